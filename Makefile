@@ -1,0 +1,49 @@
+# autoprotect developer commands. The README's quick start is `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+SERVERS ?= 1000
+SWEEP ?= 0
+
+.PHONY: setup demo run test lint fmt typecheck unit clean bench chaos
+
+## setup: create .venv, install Python and npm (Azurite) dependencies; quick when nothing changed
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## demo: the whole flow locally on the embedded emulator, ending in a report
+demo: setup
+	$(PY) -m scripts.demo
+
+## run: start Azurite, the emulator and the dev host, and leave them running
+run: setup
+	$(PY) -m scripts.demo --keep-running
+
+## test: lint, format check, type check and the whole test suite
+test: setup lint typecheck
+	$(PY) -m pytest -q
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck:
+	$(VENV)/bin/mypy .
+
+fmt:
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf .demo .bench .pytest_cache .mypy_cache .ruff_cache
