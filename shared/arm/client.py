@@ -1,0 +1,237 @@
+"""The ARM client every outbound management call goes through.
+
+Three guarantees live here so no caller has to remember them:
+- the bearer token only ever goes to the configured ARM origin over HTTPS (URLs that arrive in response
+  headers are checked before use, redirects are never followed);
+- tokens come from azure-identity and are cached until five minutes before expiry;
+- transient failures are retried with backoff and `Retry-After`, and every response's request ids are logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from azure.core.credentials import AccessToken, TokenCredential
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from shared.arm.errors import ArmError, ArmUnavailable, ForeignOriginError
+from shared.arm.lro import parse_retry_after
+from shared.arm.retry import RetryPolicy
+
+logger = logging.getLogger("autoprotect.arm")
+
+_TOKEN_REFRESH_MARGIN_S = 300
+_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class ArmResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+    url: str
+
+    @property
+    def request_id(self) -> str:
+        return self.headers.get("x-ms-request-id", "")
+
+
+@dataclass
+class ArmStats:
+    """Per-process counters, read by benchmarks and logged; no locking subtlety needed for monotonic ints."""
+
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+    token_fetches: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+class ArmClient:
+    """Thread-safe; share one per process so connections and the token are reused."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: TokenCredential,
+        *,
+        scope: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        pool_size: int = 32,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        user_agent: str = "autoprotect/0.1",
+    ) -> None:
+        parts = urlsplit(endpoint)
+        if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError(f"ARM endpoint must be an https origin like https://management.azure.com: {endpoint!r}")
+        self.origin = f"https://{parts.netloc.lower()}"
+        self._scope = scope or f"{self.origin}/.default"
+        self._credential = credential
+        self._retry = retry or RetryPolicy()
+        self._timeout = timeout
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._token: AccessToken | None = None
+        self._token_lock = threading.Lock()
+        self._session = requests.Session()
+        self._session.trust_env = False  # never pick up proxies or netrc credentials from the environment
+        self._session.verify = _ca_bundle_from_env()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        self.stats = ArmStats()
+
+    # -- URLs -------------------------------------------------------------------------------------------------
+
+    def url_for(self, path: str, api_version: str) -> str:
+        """An ARM URL for a path built from validated IDs."""
+        if not path.startswith("/") or ".." in path or "?" in path or "#" in path:
+            raise ValueError(f"refusing to build an ARM URL from {path[:200]!r}")
+        return f"{self.origin}{path}?api-version={api_version}"
+
+    def check_url(self, url: str) -> str:
+        """Accept a URL from a response header only if it stays on the ARM origin over HTTPS."""
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise ForeignOriginError(url, "not a URL") from exc
+        if parts.scheme != "https":
+            raise ForeignOriginError(url, "not https")
+        if parts.username or parts.password:
+            raise ForeignOriginError(url, "carries credentials")
+        if f"https://{parts.netloc.lower()}" != self.origin:
+            raise ForeignOriginError(url, f"origin is not {self.origin}")
+        if ".." in parts.path or "\\" in url or any(ord(c) < 0x21 for c in url):
+            raise ForeignOriginError(url, "path is not clean")
+        return url
+
+    # -- tokens -----------------------------------------------------------------------------------------------
+
+    def _bearer(self) -> str:
+        with self._token_lock:
+            token = self._token
+            if token is None or token.expires_on - time.time() < _TOKEN_REFRESH_MARGIN_S:
+                token = self._credential.get_token(self._scope)
+                self._token = token
+                self.stats.token_fetches += 1
+            return token.token
+
+    # -- requests ---------------------------------------------------------------------------------------------
+
+    def get(self, url: str) -> ArmResponse:
+        return self.request("GET", url)
+
+    def put(self, url: str, body: Any) -> ArmResponse:
+        return self.request("PUT", url, body=body)
+
+    def post(self, url: str, body: Any, *, idempotent: bool = False) -> ArmResponse:
+        return self.request("POST", url, body=body, idempotent=idempotent)
+
+    def delete(self, url: str) -> ArmResponse:
+        return self.request("DELETE", url)
+
+    def request(self, method: str, url: str, *, body: Any = None, idempotent: bool | None = None) -> ArmResponse:
+        """Send one logical request with retries. Non-2xx final answers are returned, not raised.
+
+        Raises ForeignOriginError before anything is sent if `url` leaves the ARM origin, and ArmUnavailable
+        when retries run out (its `retry_after` says when to try again).
+        """
+        self.check_url(url)
+        if idempotent is None:
+            idempotent = method in ("GET", "PUT", "DELETE", "HEAD")
+        data = None if body is None else json.dumps(body, separators=(",", ":"))
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = {"Authorization": f"Bearer {self._bearer()}"}
+            if data is not None:
+                headers["Content-Type"] = "application/json"
+            self.stats.requests += 1
+            self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+            try:
+                raw = self._session.request(
+                    method, url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
+                )
+            except requests.ConnectionError as exc:
+                sent = not isinstance(exc, requests.exceptions.ConnectTimeout)
+                wait = self._retry.backoff(attempt, self._rng)
+                if attempt > self._retry.total or not self._retry.should_retry(None, idempotent=idempotent, sent=sent):
+                    raise ArmUnavailable(f"{method} {_path(url)}: {type(exc).__name__}", retry_after=30.0) from exc
+                logger.warning(
+                    "ARM %s %s: %s; retry %d in %.1fs", method, _path(url), type(exc).__name__, attempt, wait
+                )
+                self.stats.retries += 1
+                self._sleep(wait)
+                continue
+            except requests.Timeout as exc:
+                if attempt > self._retry.total or not idempotent:
+                    raise ArmUnavailable(f"{method} {_path(url)}: timed out", retry_after=30.0) from exc
+                self.stats.retries += 1
+                self._sleep(self._retry.backoff(attempt, self._rng))
+                continue
+            response = self._wrap(raw, url)
+            if 300 <= response.status < 400:
+                raise ForeignOriginError(response.headers.get("location", ""), f"ARM answered {response.status}")
+            if response.status == 429:
+                self.stats.throttled += 1
+            if not self._retry.should_retry(response.status, idempotent=idempotent, sent=True):
+                return response
+            wait = parse_retry_after(response.headers, default=self._retry.backoff(attempt, self._rng))
+            if attempt > self._retry.total or wait > self._retry.max_inline_wait_s:
+                raise ArmUnavailable(
+                    f"{method} {_path(url)}: HTTP {response.status} after {attempt} attempt(s)",
+                    retry_after=max(wait, 1.0),
+                    status=response.status,
+                )
+            logger.info(
+                "ARM %s %s: HTTP %d (request %s); retry %d in %.1fs",
+                method, _path(url), response.status, response.request_id, attempt, wait,
+            )  # fmt: skip
+            self.stats.retries += 1
+            self._sleep(wait)
+
+    def _wrap(self, raw: requests.Response, url: str) -> ArmResponse:
+        headers = CaseInsensitiveDict(raw.headers)
+        content = raw.content[:_MAX_BODY_BYTES] if raw.content else b""
+        body: Any = None
+        if content:
+            try:
+                body = json.loads(content)
+            except ValueError:
+                body = None
+        logger.debug(
+            "ARM %s %s -> %d request-id=%s correlation-id=%s",
+            raw.request.method if raw.request else "?", _path(url), raw.status_code,
+            headers.get("x-ms-request-id", ""), headers.get("x-ms-correlation-request-id", ""),
+        )  # fmt: skip
+        return ArmResponse(status=raw.status_code, headers=headers, body=body, url=url)
+
+    def error_of(self, response: ArmResponse) -> ArmError:
+        return ArmError.from_body(response.body, status=response.status, headers=response.headers)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _path(url: str) -> str:
+    """The path of a URL for logs: no query string (it may carry a SAS on other services), bounded."""
+    return urlsplit(url).path[:300]
+
+
+def _ca_bundle_from_env() -> str | bool:
+    """Honour REQUESTS_CA_BUNDLE (how the local emulator's CA is trusted) without trusting any other env."""
+    import os
+
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True

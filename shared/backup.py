@@ -1,0 +1,138 @@
+"""The Azure calls of the protection flow, and the request bodies they need.
+
+Bodies follow ../shared/PLATFORM-NOTES.md: validateForBackup wraps the instance as `{"backupInstance": ...}`,
+the PUT wraps the same object as `{"properties": ...}`; `resourceID` has a capital ID; `objectType` values are
+discriminators and required. Every URL is built from a validated ServerId or VaultChildId.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from shared.arm.client import ArmClient, ArmResponse
+from shared.arm.errors import ArmError
+from shared.config import Settings, VaultTarget
+from shared.ids import SERVER_RESOURCE_TYPE, ServerId, VaultChildId
+from shared.rules import ServerFacts
+
+_VAULT_CACHE_TTL_S = 900.0
+_MAX_PAGES = 50
+
+
+def backup_instance(facts: ServerFacts, target: VaultTarget) -> dict[str, Any]:
+    """The BackupInstance object for a flexible server (no credentials or policy parameters are needed)."""
+    server = facts.server
+    datasource = {
+        "objectType": "Datasource",
+        "datasourceType": SERVER_RESOURCE_TYPE,
+        "resourceType": SERVER_RESOURCE_TYPE,
+        "resourceID": server.id,
+        "resourceUri": server.id,
+        "resourceName": server.name,
+        "resourceLocation": facts.location,
+    }
+    return {
+        "objectType": "BackupInstance",
+        "friendlyName": server.name,
+        "dataSourceInfo": datasource,
+        "dataSourceSetInfo": {**datasource, "objectType": "DatasourceSet"},
+        "policyInfo": {"policyId": target.policy.id},
+    }
+
+
+class BackupApi:
+    """Thread-safe; vault lookups are cached because every routing decision needs the vault's region."""
+
+    def __init__(self, arm: ArmClient, settings: Settings) -> None:
+        self._arm = arm
+        self._dp = settings.dataprotection_api_version
+        self._pg = settings.postgres_api_version
+        self._vaults: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get_server(self, server: ServerId) -> ArmResponse:
+        return self._arm.get(self._arm.url_for(server.id, self._pg))
+
+    def instances_protecting(self, server: ServerId) -> list[dict[str, Any]]:
+        """Backup instances for this server in any vault (the extension-routing list on the server)."""
+        path = f"{server.id}/providers/Microsoft.DataProtection/backupInstances"
+        url: str | None = self._arm.url_for(path, self._dp)
+        found: list[dict[str, Any]] = []
+        for _ in range(_MAX_PAGES):
+            if url is None:
+                break
+            response = self._arm.get(url)
+            if response.status == 404:
+                return found
+            if response.status != 200 or not isinstance(response.body, dict):
+                raise self._arm.error_of(response)
+            found += [item for item in response.body.get("value") or [] if isinstance(item, dict)]
+            next_link = response.body.get("nextLink")
+            url = self._arm.check_url(next_link) if isinstance(next_link, str) and next_link else None
+        return found
+
+    def validate(self, facts: ServerFacts, target: VaultTarget) -> ArmResponse:
+        url = self._arm.url_for(f"{target.vault.vault_id}/validateForBackup", self._dp)
+        # Validation has no side effects, so repeating it after a lost connection is safe.
+        return self._arm.post(url, {"backupInstance": backup_instance(facts, target)}, idempotent=True)
+
+    def create_instance(self, facts: ServerFacts, target: VaultTarget) -> ArmResponse:
+        return self._arm.put(
+            self.instance_url(target.vault, facts.server.backup_instance_name()),
+            {"properties": backup_instance(facts, target)},
+        )
+
+    def get_instance(self, vault: VaultChildId, instance_name: str) -> ArmResponse:
+        return self._arm.get(self.instance_url(vault, instance_name))
+
+    def instance_url(self, vault: VaultChildId, instance_name: str) -> str:
+        if not instance_name.replace("-", "").isalnum() or len(instance_name) > 100:
+            raise ValueError(f"invalid backup instance name {instance_name[:120]!r}")
+        return self._arm.url_for(f"{vault.vault_id}/backupInstances/{instance_name}", self._dp)
+
+    def error_of(self, response: ArmResponse) -> ArmError:
+        return self._arm.error_of(response)
+
+    def check_url(self, url: str) -> str:
+        return self._arm.check_url(url)
+
+    def poll(self, url: str) -> ArmResponse:
+        return self._arm.get(url)
+
+    def vault(self, vault: VaultChildId) -> dict[str, Any]:
+        """The vault resource (location, identity), cached for a quarter of an hour per process."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._vaults.get(vault.key)
+            if cached and now - cached[0] < _VAULT_CACHE_TTL_S:
+                return cached[1]
+        response = self._arm.get(self._arm.url_for(vault.vault_id, self._dp))
+        if response.status != 200 or not isinstance(response.body, dict):
+            raise self._arm.error_of(response)
+        with self._lock:
+            self._vaults[vault.key] = (now, response.body)
+        return response.body
+
+    def vault_location(self, target: VaultTarget) -> str:
+        return str(self.vault(target.vault).get("location") or "")
+
+    def vault_principal(self, vault: VaultChildId) -> str:
+        identity = self.vault(vault).get("identity")
+        return str(identity.get("principalId") or "") if isinstance(identity, dict) else ""
+
+
+def already_protected_in(instances: list[dict[str, Any]]) -> list[str]:
+    """Vault IDs that hold an instance for the server (from the extension-routing list)."""
+    from shared.ids import vault_of
+
+    vaults: list[str] = []
+    for instance in instances:
+        vault = vault_of(str(instance.get("id") or ""))
+        if vault and vault not in vaults:
+            vaults.append(vault)
+    return vaults
+
+
+__all__ = ["ArmError", "BackupApi", "already_protected_in", "backup_instance"]

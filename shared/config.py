@@ -1,0 +1,266 @@
+"""Every setting autoprotect reads, validated once into a typed object.
+
+The table `SETTINGS` is the single source of truth: `Settings.from_env` reads it, the README's configuration
+table and `local.settings.sample.json` are checked against it by tests, and a missing or malformed value fails
+with one message that names each bad setting and what it expects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from shared.ids import InvalidResourceId, VaultChildId
+
+
+class ConfigError(ValueError):
+    """One or more settings are missing or malformed; the message lists each with what is expected."""
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    default: str | None  # None: required
+    meaning: str
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "AUTOPROTECT_DEFAULT_VAULT_ID",
+        None,
+        "ARM ID of the backup vault used when no region override matches",
+    ),
+    SettingSpec(
+        "AUTOPROTECT_DEFAULT_POLICY_ID",
+        None,
+        "ARM ID of a PostgreSQL flexible server policy in the default vault",
+    ),
+    SettingSpec(
+        "AUTOPROTECT_REGION_VAULTS",
+        "{}",
+        'JSON map region -> {"vault": id, "policy": id}; the vault must be in that region',
+    ),
+    SettingSpec("AUTOPROTECT_OPTOUT_TAG", "autoprotect", "Tag name that excludes a server (case-insensitive)"),
+    SettingSpec("AUTOPROTECT_OPTOUT_VALUE", "off", "Tag value that excludes a server (case-insensitive)"),
+    SettingSpec("AUTOPROTECT_JOBS_QUEUE", "autoprotect-jobs", "Storage queue of protection jobs"),
+    SettingSpec("AUTOPROTECT_LEDGER_TABLE", "autoprotect", "Storage table holding one record per server"),
+    SettingSpec("AUTOPROTECT_POLL_SCHEDULE", "*/30 * * * * *", "NCRONTAB schedule of the operation poller"),
+    SettingSpec("AUTOPROTECT_ARM_ENDPOINT", "https://management.azure.com", "ARM origin (sovereign clouds differ)"),
+    SettingSpec("AUTOPROTECT_ARM_SCOPE", "", "Token scope for ARM; empty means '{ARM endpoint}/.default'"),
+    SettingSpec("AUTOPROTECT_MANAGED_IDENTITY_CLIENT_ID", "", "Client ID of a user-assigned identity; empty: default"),
+    SettingSpec("AUTOPROTECT_DATAPROTECTION_API_VERSION", "2026-06-01", "api-version for Microsoft.DataProtection"),
+    SettingSpec("AUTOPROTECT_POSTGRES_API_VERSION", "2025-08-01", "api-version for Microsoft.DBforPostgreSQL"),
+    SettingSpec(
+        "AUTOPROTECT_PERMISSION_WAIT_MINUTES",
+        "45",
+        "How long to keep re-validating while the vault's role assignments propagate",
+    ),
+    SettingSpec(
+        "AUTOPROTECT_NOT_READY_WAIT_MINUTES",
+        "120",
+        "How long to wait for a server to become Ready before giving up",
+    ),
+    SettingSpec(
+        "AUTOPROTECT_CONFIGURE_TIMEOUT_MINUTES",
+        "60",
+        "How long a backup instance may stay ConfiguringProtection before it needs attention",
+    ),
+    SettingSpec(
+        "AUTOPROTECT_RETRY_SECONDS",
+        "60",
+        "Base delay before re-checking a server that is not ready or throttled",
+    ),
+    SettingSpec("AUTOPROTECT_WATCHDOG_MINUTES", "10", "A queued job not picked up within this time is enqueued again"),
+    SettingSpec("AUTOPROTECT_POLL_CONCURRENCY", "16", "Parallel status GETs per poller run"),
+    SettingSpec("AUTOPROTECT_POLL_BATCH", "2000", "Most outstanding operations one poller run handles"),
+)
+SETTING_NAMES = frozenset(spec.name for spec in SETTINGS)
+
+
+@dataclass(frozen=True)
+class VaultTarget:
+    """Where a server's backups go: a vault and one of its policies."""
+
+    vault: VaultChildId
+    policy: VaultChildId
+
+
+@dataclass(frozen=True)
+class Settings:
+    default_target: VaultTarget
+    region_targets: Mapping[str, VaultTarget]
+    optout_tag: str
+    optout_value: str
+    jobs_queue: str
+    ledger_table: str
+    poll_schedule: str
+    arm_endpoint: str
+    arm_scope: str
+    managed_identity_client_id: str
+    dataprotection_api_version: str
+    postgres_api_version: str
+    permission_wait_s: float
+    not_ready_wait_s: float
+    configure_timeout_s: float
+    retry_s: float
+    watchdog_s: float
+    poll_concurrency: int
+    poll_batch: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        default_target = reader.target("AUTOPROTECT_DEFAULT_VAULT_ID", "AUTOPROTECT_DEFAULT_POLICY_ID")
+        settings = cls(
+            default_target=default_target,  # type: ignore[arg-type]
+            region_targets=reader.region_targets("AUTOPROTECT_REGION_VAULTS"),
+            optout_tag=reader.text("AUTOPROTECT_OPTOUT_TAG", max_length=512),
+            optout_value=reader.text("AUTOPROTECT_OPTOUT_VALUE", max_length=256, allow_empty=True),
+            jobs_queue=reader.name("AUTOPROTECT_JOBS_QUEUE", _queue_name_ok, "3-63 lower-case letters/digits/-"),
+            ledger_table=reader.name("AUTOPROTECT_LEDGER_TABLE", _table_name_ok, "3-63 letters/digits, letter first"),
+            poll_schedule=reader.text("AUTOPROTECT_POLL_SCHEDULE", max_length=100),
+            arm_endpoint=reader.https_origin("AUTOPROTECT_ARM_ENDPOINT"),
+            arm_scope=reader.text("AUTOPROTECT_ARM_SCOPE", max_length=300, allow_empty=True),
+            managed_identity_client_id=reader.text(
+                "AUTOPROTECT_MANAGED_IDENTITY_CLIENT_ID", max_length=64, allow_empty=True
+            ),
+            dataprotection_api_version=reader.api_version("AUTOPROTECT_DATAPROTECTION_API_VERSION"),
+            postgres_api_version=reader.api_version("AUTOPROTECT_POSTGRES_API_VERSION"),
+            permission_wait_s=reader.number("AUTOPROTECT_PERMISSION_WAIT_MINUTES", 0, 24 * 60) * 60,
+            not_ready_wait_s=reader.number("AUTOPROTECT_NOT_READY_WAIT_MINUTES", 0, 7 * 24 * 60) * 60,
+            configure_timeout_s=reader.number("AUTOPROTECT_CONFIGURE_TIMEOUT_MINUTES", 1, 24 * 60) * 60,
+            retry_s=reader.number("AUTOPROTECT_RETRY_SECONDS", 0.1, 3600),
+            watchdog_s=reader.number("AUTOPROTECT_WATCHDOG_MINUTES", 0.05, 24 * 60) * 60,
+            poll_concurrency=int(reader.number("AUTOPROTECT_POLL_CONCURRENCY", 1, 256)),
+            poll_batch=int(reader.number("AUTOPROTECT_POLL_BATCH", 1, 100_000)),
+        )
+        reader.raise_if_errors()
+        return settings
+
+    def target_for(self, region: str) -> VaultTarget | None:
+        """The vault for a server's region: an override for that region, else the default (checked later)."""
+        return self.region_targets.get(normalize_region(region))
+
+    @property
+    def scope(self) -> str:
+        return self.arm_scope or f"{self.arm_endpoint}/.default"
+
+
+def normalize_region(region: str) -> str:
+    """ARM regions arrive as 'West Europe' or 'westeurope'; compare them one way."""
+    return region.replace(" ", "").lower()
+
+
+def _queue_name_ok(value: str) -> bool:
+    return 3 <= len(value) <= 63 and value.replace("-", "").isalnum() and value.islower() and "--" not in value
+
+
+def _table_name_ok(value: str) -> bool:
+    return 3 <= len(value) <= 63 and value.isalnum() and value[0].isalpha() and value.isascii()
+
+
+class _Reader:
+    """Collects every problem instead of stopping at the first, so one deploy fixes them all."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._defaults = {spec.name: spec.default for spec in SETTINGS}
+        self.errors: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self._env.get(name)
+        if value is None or value.strip() == "":
+            default = self._defaults[name]
+            if default is None:
+                self.errors.append(f"{name} is required ({_meaning(name)})")
+            return default
+        return value.strip()
+
+    def text(self, name: str, *, max_length: int, allow_empty: bool = False) -> str:
+        value = self.raw(name) or ""
+        if not value and not allow_empty and self._defaults[name] is not None:
+            self.errors.append(f"{name} must not be empty")
+        if len(value) > max_length:
+            self.errors.append(f"{name} is longer than {max_length} characters")
+        return value
+
+    def name(self, name: str, check: Callable[[str], bool], expected: str) -> str:
+        value = self.raw(name) or ""
+        if not check(value):
+            self.errors.append(f"{name}={value!r} is not a valid name ({expected})")
+        return value
+
+    def https_origin(self, name: str) -> str:
+        value = (self.raw(name) or "").rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname or parts.path or parts.query:
+            self.errors.append(f"{name}={value!r} must be an https origin such as https://management.azure.com")
+        return value
+
+    def api_version(self, name: str) -> str:
+        value = self.raw(name) or ""
+        head = value.removesuffix("-preview")
+        if len(head) != 10 or not head.replace("-", "").isdigit():
+            self.errors.append(f"{name}={value!r} must look like 2026-06-01")
+        return value
+
+    def number(self, name: str, low: float, high: float) -> float:
+        value = self.raw(name) or "0"
+        try:
+            number = float(value)
+        except ValueError:
+            self.errors.append(f"{name}={value!r} must be a number between {low:g} and {high:g}")
+            return low
+        if not low <= number <= high:
+            self.errors.append(f"{name}={value!r} must be between {low:g} and {high:g}")
+        return number
+
+    def target(self, vault_setting: str, policy_setting: str) -> VaultTarget | None:
+        vault_raw, policy_raw = self.raw(vault_setting), self.raw(policy_setting)
+        if vault_raw is None or policy_raw is None:
+            return None
+        return self._target(vault_raw, policy_raw, f"{vault_setting}/{policy_setting}")
+
+    def _target(self, vault_raw: object, policy_raw: object, where: str) -> VaultTarget | None:
+        try:
+            vault = VaultChildId.parse_vault(vault_raw)
+            policy = VaultChildId.parse_policy(policy_raw)
+        except InvalidResourceId as exc:
+            self.errors.append(f"{where}: {exc}")
+            return None
+        if policy.vault_id.lower() != vault.key:
+            self.errors.append(f"{where}: policy {policy} is not in vault {vault}")
+            return None
+        return VaultTarget(vault, policy)
+
+    def region_targets(self, name: str) -> dict[str, VaultTarget]:
+        raw = self.raw(name) or "{}"
+        try:
+            parsed = json.loads(raw)
+        except ValueError as exc:
+            self.errors.append(f"{name} is not valid JSON: {exc}")
+            return {}
+        if not isinstance(parsed, dict):
+            self.errors.append(f'{name} must be a JSON object like {{"westeurope": {{"vault": ..., "policy": ...}}}}')
+            return {}
+        targets: dict[str, VaultTarget] = {}
+        for region, entry in parsed.items():
+            if not isinstance(entry, dict) or set(entry) != {"vault", "policy"}:
+                self.errors.append(f"{name}[{region!r}] must be an object with exactly 'vault' and 'policy'")
+                continue
+            target = self._target(entry["vault"], entry["policy"], f"{name}[{region!r}]")
+            if target is not None:
+                targets[normalize_region(str(region))] = target
+        return targets
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(self.errors))
+
+
+def _meaning(name: str) -> str:
+    return next(spec.meaning for spec in SETTINGS if spec.name == name)

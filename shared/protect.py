@@ -1,0 +1,474 @@
+"""The protection service: what the three functions ask for, as plain methods over ARM, the ledger and the queue.
+
+- `submit` (Event Grid and the CLI): record the server once and put one job on the queue.
+- `run_job` (queue): take the server one step: read it, decide, validate, create. Writes happen here, so they
+  scale out with the queue.
+- `poll_due` (timer): follow outstanding operations and retries, and hand every next write back to the queue.
+
+Every ledger update is ETag-conditional; ARM writes are idempotent (validation has no side effects, the backup
+instance name is derived from the server ID), so a duplicated or retried job can cost a call but never a
+second backup instance.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.arm.errors import ArmError, ArmUnavailable, ForeignOriginError
+from shared.arm.lro import Outcome, PollMode, classify, polling_target
+from shared.backup import BackupApi, already_protected_in
+from shared.config import Settings, VaultTarget
+from shared.events import Ignored, ResourceEvent, interpret
+from shared.ids import ServerId, VaultChildId, vault_of
+from shared.jobqueue import JobQueue
+from shared.ledger import (
+    FINAL_STATES,
+    JOB_STATES,
+    ConcurrentUpdate,
+    DueItem,
+    Ledger,
+    ServerRecord,
+    State,
+    Versioned,
+    format_time,
+    parse_time,
+)
+from shared.messages import JobKind, JobMessage, Source
+from shared.rules import Route, RuleContext, ServerFacts, Skip, decide
+
+logger = logging.getLogger("autoprotect")
+
+ALREADY_PROTECTED = "UserErrorDppDatasourceAlreadyProtected"
+PERMISSION_ERRORS = frozenset({"UserErrorMissingRequiredPermissions"})
+# Final states a fresh write event re-opens: a tag change may opt a server back in; a re-created server is new.
+REOPEN_ON_WRITE = frozenset({State.SKIPPED, State.GONE})
+MAX_WATCHDOG_REQUEUES = 5
+MAX_WAIT_BACKOFF_S = 600.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PollSummary:
+    due: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+class Protector:
+    def __init__(
+        self,
+        settings: Settings,
+        api: BackupApi,
+        ledger: Ledger,
+        queue: JobQueue,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.api = api
+        self.ledger = ledger
+        self.queue = queue
+        self._now = clock
+        self._rules = RuleContext(settings, api.vault_location)
+
+    # -- Event Grid and manual submission ---------------------------------------------------------------------
+
+    def on_event(self, event: ResourceEvent) -> str:
+        """Handle one delivered event; returns what happened, for the log."""
+        result = interpret(event)
+        if isinstance(result, Ignored):
+            logger.debug("event %s ignored: %s", str(event.id)[:100], result.reason)
+            return f"ignored: {result.reason}"
+        return self.submit(result.server, source=Source.EVENT, event_id=result.event_id, event_time=result.event_time)
+
+    def submit(
+        self,
+        server: ServerId,
+        *,
+        source: Source,
+        reason: str = "",
+        event_id: str = "",
+        event_time: str = "",
+    ) -> str:
+        """Record the server (once) and enqueue a job. Safe to repeat: duplicates find the record and stop.
+
+        Events re-open only Skipped and Gone servers; a manual submission re-opens any finished server.
+        """
+        message = JobMessage(JobKind.PROTECT, server, source, reason=reason, event_id=event_id, event_time=event_time)
+        for _ in range(5):
+            now = self._now()
+            existing = self.ledger.get(server)
+            if existing is None:
+                # Marker, message, record, in that order: a crash at any point leaves either nothing (the
+                # event is redelivered) or a job that will find or create the record itself.
+                self.ledger.mark_due(server, now + timedelta(seconds=self.settings.watchdog_s))
+                self.queue.send(message)
+                if self.ledger.insert(self._new_record(server, now, reason or f"queued by {source.value}", event_time)):
+                    return "queued"
+                return "queued (recorded concurrently)"
+            record = existing.record
+            reopen = record.final and (source is not Source.EVENT or record.state in REOPEN_ON_WRITE)
+            if not reopen:
+                return f"already known: {record.state.value}"
+            if source is Source.EVENT and _older(event_time, record.state_changed_at):
+                return f"stale event for a server decided later ({record.state.value})"
+            self.ledger.mark_due(server, now + timedelta(seconds=self.settings.watchdog_s))
+            record.move(State.QUEUED, now, reason=reason or f"re-queued by {source.value}")
+            record.clear_error()
+            record.requeues = 0
+            record.next_check_at = format_time(now + timedelta(seconds=self.settings.watchdog_s))
+            try:
+                self.ledger.replace(record, existing.etag)
+            except ConcurrentUpdate:
+                continue
+            self.queue.send(message)
+            return "re-queued"
+        return "gave up after repeated concurrent updates"
+
+    def _new_record(self, server: ServerId, now: datetime, reason: str, event_time: str = "") -> ServerRecord:
+        record = ServerRecord(server_id=server.id, state=State.QUEUED, first_seen_at=format_time(now))
+        record.event_time = event_time
+        record.move(State.QUEUED, now, reason=reason)
+        record.next_check_at = format_time(now + timedelta(seconds=self.settings.watchdog_s))
+        return record
+
+    # -- the queue: one step for one server -------------------------------------------------------------------
+
+    def run_job(self, message: JobMessage) -> str:
+        """Take the server one step further. Returns the outcome for the log; raises only on bugs/outages."""
+        server = message.server
+        current = self.ledger.get(server)
+        if current is None:
+            # A producer other than us wrote the message (or our submit crashed before recording): record it.
+            now = self._now()
+            self.ledger.mark_due(server, now + timedelta(seconds=self.settings.watchdog_s))
+            record = self._new_record(server, now, message.reason or f"queued by {message.source.value}")
+            etag = self.ledger.insert(record)
+            current = Versioned(record, etag) if etag else self.ledger.get(server)
+            if current is None:
+                return "record vanished while being created"
+        record = current.record
+        if record.final:
+            if message.source is Source.EXTERNAL:
+                return self.submit(server, source=Source.EXTERNAL, reason=message.reason or "re-submitted")
+            return f"nothing to do: {record.state.value}"
+        if record.state not in JOB_STATES:
+            return f"nothing to do: {record.state.value} is followed by the poller"
+        try:
+            if record.state == State.VALIDATED:
+                return self._create(current)
+            return self._evaluate(current)
+        except ConcurrentUpdate:
+            return "another instance moved this server on first"
+        except ArmUnavailable as exc:
+            return self._later(current, exc.retry_after, f"ARM unavailable: {exc.message}")
+
+    def _evaluate(self, current: Versioned) -> str:
+        record, now = current.record, self._now()
+        server = record.server
+        response = self.api.get_server(server)
+        if response.status == 404:
+            return self._finish(current, State.GONE, "server no longer exists")
+        if response.status != 200:
+            return self._fail(current, self.api.error_of(response))
+        facts = ServerFacts.from_arm(server, response.body)
+        record.location = facts.location
+        try:
+            decision = decide(facts, self._rules)
+        except ArmError as exc:
+            return self._fail(current, exc)
+        if isinstance(decision, Skip):
+            return self._finish(current, State.SKIPPED, decision.reason, rule=decision.rule)
+        assert isinstance(decision, Route)
+        record.rule = decision.rule
+        record.vault_id = decision.target.vault.id
+        record.policy_id = decision.target.policy.id
+        if not facts.ready:
+            return self._wait(
+                current,
+                State.WAITING_FOR_SERVER,
+                f"server state is {facts.state or 'unknown'}, not Ready",
+                self.settings.not_ready_wait_s,
+                ArmError("ServerNotReady", f"server state stayed {facts.state or 'unknown'}"),
+            )
+        adopted = self._adopt_existing(current, decision.target)
+        if adopted is not None:
+            return adopted
+        response = self.api.validate(facts, decision.target)
+        if response.status == 200:
+            record.move(State.VALIDATED, now, reason="validation succeeded")
+            record.clear_error()
+            return self._create(Versioned(record, self._save(current)))
+        if response.status in (201, 202):
+            return self._track(current, State.VALIDATING, "validating for backup", response.headers)
+        error = self.api.error_of(response)
+        if error.code == ALREADY_PROTECTED:
+            return self._finish(current, State.PROTECTED_ELSEWHERE, error.message, error=error)
+        return self._fail(current, error)
+
+    def _adopt_existing(self, current: Versioned, target: VaultTarget) -> str | None:
+        """Use an instance that already protects the server instead of creating one."""
+        record = current.record
+        instances = self.api.instances_protecting(record.server)
+        if not instances:
+            return None
+        ours = [i for i in instances if (vault_of(str(i.get("id") or "")) or "").lower() == target.vault.key]
+        if not ours:
+            vaults = already_protected_in(instances)
+            return self._finish(current, State.PROTECTED_ELSEWHERE, f"already protected in vault {', '.join(vaults)}")
+        instance = ours[0]
+        record.instance_name = str(instance.get("name") or record.server.backup_instance_name())
+        return self._on_instance(current, instance, adopting=True)
+
+    def _create(self, current: Versioned) -> str:
+        record = current.record
+        target = self._target_of(record)
+        facts = ServerFacts(record.server, record.location, "Ready", "Primary")
+        record.instance_name = record.server.backup_instance_name()
+        response = self.api.create_instance(facts, target)
+        if response.status in (200, 201, 202):
+            if polling_target(response.headers) is not None:
+                return self._track(current, State.CREATING, "creating the backup instance", response.headers)
+            return self._configuring(current)
+        error = self.api.error_of(response)
+        if error.code == ALREADY_PROTECTED:
+            return self._finish(current, State.PROTECTED_ELSEWHERE, error.message, error=error)
+        return self._fail(current, error)
+
+    # -- the timer: follow what is outstanding ----------------------------------------------------------------
+
+    def poll_due(self) -> PollSummary:
+        """Look at every server whose next check has come, in parallel, and move each on."""
+        items = self.ledger.due(self._now(), self.settings.poll_batch)
+        summary = PollSummary(due=len(items))
+        if not items:
+            return summary
+        workers = min(self.settings.poll_concurrency, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+            for outcome in pool.map(self._poll_one_safely, items):
+                summary.count(outcome)
+        return summary
+
+    def _poll_one_safely(self, item: DueItem) -> str:
+        try:
+            return self._poll_one(item)
+        except ConcurrentUpdate:
+            return "raced"
+        except Exception:
+            # One bad server must not stop the others; its marker stays, so it is looked at again.
+            logger.exception("polling %s failed", item.server)
+            return "error"
+
+    def _poll_one(self, item: DueItem) -> str:
+        now = self._now()
+        current = self.ledger.get(item.server)
+        if current is None or current.record.final:
+            self.ledger.unmark_due(item)
+            return "finished"
+        record = current.record
+        next_check = parse_time(record.next_check_at)
+        if next_check is not None and next_check > now + timedelta(seconds=1):
+            self.ledger.mark_due(item.server, next_check)  # the marker was early (written before a later save)
+            return "not yet"
+        try:
+            if record.state in JOB_STATES:
+                return self._requeue(current)
+            if record.state in (State.VALIDATING, State.CREATING):
+                return self._poll_operation(current)
+            if record.state == State.CONFIGURING:
+                return self._poll_instance(current)
+        except ArmUnavailable as exc:
+            return self._later(current, exc.retry_after, f"ARM unavailable: {exc.message}")
+        return "unknown state"
+
+    def _requeue(self, current: Versioned) -> str:
+        """A retry time has come, or a queued job never ran: hand the server to the queue again."""
+        record = current.record
+        if record.state in (State.QUEUED, State.VALIDATED):
+            record.requeues += 1
+            if record.requeues > MAX_WATCHDOG_REQUEUES:
+                return self._finish(
+                    current,
+                    State.NEEDS_ATTENTION,
+                    f"the job did not complete after {MAX_WATCHDOG_REQUEUES} attempts; see the poison queue",
+                    error=ArmError("JobNotCompleted", "job re-queued too many times"),
+                )
+        record.next_check_at = format_time(self._now() + timedelta(seconds=self.settings.watchdog_s))
+        self._save(current)
+        self.queue.send(JobMessage(JobKind.PROTECT, record.server, Source.POLLER, reason=record.state.value))
+        return "requeued"
+
+    def _poll_operation(self, current: Versioned) -> str:
+        record = current.record
+        try:
+            response = self.api.poll(record.operation_url)
+        except ForeignOriginError as exc:
+            logger.error("refused operation URL for %s: %s", record.server_id, exc.message)
+            return self._fail(current, exc)
+        mode = PollMode(record.operation_mode or PollMode.ASYNC_OPERATION)
+        if response.status >= 400 and mode is PollMode.ASYNC_OPERATION:
+            return self._fail(current, self.api.error_of(response))
+        result = classify(
+            mode, response.status, response.body, response.headers, default_retry_after=self.settings.retry_s
+        )
+        if result.outcome is Outcome.RUNNING:
+            return self._later(current, result.retry_after_s, record.reason)
+        if result.outcome is Outcome.FAILED:
+            assert result.error is not None
+            return self._fail(current, result.error)
+        if record.state == State.VALIDATING:
+            record.move(State.VALIDATED, self._now(), reason="validation succeeded")
+            record.clear_error()
+            return self._requeue(current)
+        return self._configuring(current)
+
+    def _poll_instance(self, current: Versioned) -> str:
+        record = current.record
+        response = self.api.get_instance(self._target_of(record).vault, record.instance_name)
+        if response.status == 404:
+            record.move(State.QUEUED, self._now(), reason="backup instance disappeared while configuring")
+            return self._requeue(current)
+        if response.status != 200:
+            return self._fail(current, self.api.error_of(response))
+        return self._on_instance(current, response.body, adopting=False)
+
+    def _on_instance(self, current: Versioned, instance: Any, *, adopting: bool) -> str:
+        """Decide from a backup instance's currentProtectionState (operation success is not protection)."""
+        record, now = current.record, self._now()
+        properties = instance.get("properties") if isinstance(instance, dict) else None
+        properties = properties if isinstance(properties, dict) else {}
+        state = str(properties.get("currentProtectionState") or "")
+        if state == "ProtectionConfigured":
+            return self._finish(current, State.PROTECTED, "protection configured")
+        if state in ("ConfiguringProtectionFailed", "ProtectionError"):
+            details = properties.get("protectionErrorDetails") or (properties.get("protectionStatus") or {}).get(
+                "errorDetails"
+            )
+            error = ArmError.from_body({"error": details} if isinstance(details, dict) else {}, status=None)
+            if error.code == "Unknown":
+                error = ArmError(state, f"backup instance reports {state}")
+            return self._finish(current, State.NEEDS_ATTENTION, f"backup instance in {state}", error=error)
+        if record.state != State.CONFIGURING or adopting:
+            record.move(State.CONFIGURING, now, reason=f"backup instance is {state or 'configuring'}")
+        since = parse_time(record.transitions.get(State.CONFIGURING.value, "")) or now
+        if (now - since).total_seconds() > self.settings.configure_timeout_s:
+            return self._finish(
+                current,
+                State.NEEDS_ATTENTION,
+                f"backup instance still {state or 'configuring'} after {self.settings.configure_timeout_s / 60:g} min",
+                error=ArmError("ConfigureTimeout", f"currentProtectionState stayed {state}"),
+            )
+        return self._later(current, self.settings.retry_s, record.reason)
+
+    def _configuring(self, current: Versioned) -> str:
+        record = current.record
+        record.move(State.CONFIGURING, self._now(), reason="backup instance created; waiting for configuration")
+        record.clear_error()
+        return self._later(current, min(self.settings.retry_s, 10.0), record.reason)
+
+    # -- transitions ------------------------------------------------------------------------------------------
+
+    def _track(self, current: Versioned, state: State, reason: str, headers: Any) -> str:
+        """Enter a polled state, remembering where to poll (after checking the URL stays on ARM)."""
+        record = current.record
+        target = polling_target(headers)
+        if target is None:
+            return self._fail(current, ArmError("NoOperationUrl", "ARM accepted the request without a status URL"))
+        try:
+            self.api.check_url(target.url)
+        except ForeignOriginError as exc:
+            logger.error("refused operation URL for %s: %s", record.server_id, exc.message)
+            return self._fail(current, exc)
+        record.move(state, self._now(), reason=reason)
+        record.operation_url = target.url
+        record.operation_mode = target.mode.value
+        return self._later(current, target.retry_after_s, reason)
+
+    def _later(self, current: Versioned, delay_s: float, reason: str) -> str:
+        """Stay in the current state and look again after `delay_s`."""
+        record = current.record
+        if reason:
+            record.reason = reason
+        record.next_check_at = format_time(self._now() + timedelta(seconds=max(delay_s, 0.1)))
+        self._save(current)
+        return f"{record.state.value}: next check in {delay_s:.0f}s"
+
+    def _wait(self, current: Versioned, state: State, reason: str, window_s: float, error: ArmError) -> str:
+        """Wait for something outside our control (a server becoming Ready, roles propagating), bounded."""
+        record, now = current.record, self._now()
+        # The window spans re-validations (Validating in between), so it is kept while the same error recurs.
+        same_wait = record.wait_started_at and record.error_code == error.code
+        started = parse_time(record.wait_started_at) if same_wait else None
+        if started is None:
+            started = now
+            record.attempts = 0
+        if (now - started).total_seconds() >= window_s:
+            return self._finish(current, State.NEEDS_ATTENTION, f"gave up waiting: {reason}", error=error)
+        record.move(state, now, reason=reason)
+        record.wait_started_at = format_time(started)
+        record.set_error(error.code, error.message, error.recommended_action)
+        delay = min(self.settings.retry_s * (2 ** min(record.attempts, 10)), MAX_WAIT_BACKOFF_S)
+        record.attempts += 1
+        record.next_check_at = format_time(now + timedelta(seconds=delay))
+        self._save(current)
+        return f"{state.value}: retry in {delay:.0f}s"
+
+    def _fail(self, current: Versioned, error: ArmError) -> str:
+        if error.code in PERMISSION_ERRORS:
+            return self._wait(
+                current,
+                State.WAITING_FOR_PERMISSIONS,
+                "the vault's identity lacks a required role; re-validating while role assignments propagate",
+                self.settings.permission_wait_s,
+                error,
+            )
+        return self._finish(current, State.NEEDS_ATTENTION, f"{error.code}: {error.message}", error=error)
+
+    def _finish(
+        self, current: Versioned, state: State, reason: str, *, rule: str = "", error: ArmError | None = None
+    ) -> str:
+        record = current.record
+        record.move(state, self._now(), reason=reason, rule=rule)
+        if error is not None:
+            record.set_error(error.code, error.message, error.recommended_action)
+        elif state in (State.PROTECTED, State.SKIPPED, State.GONE):
+            record.clear_error()
+        # The due marker is left for the poller, which removes it with an ETag check (no race with a requeue).
+        self.ledger.replace(record, current.etag)
+        logger.info("%s -> %s: %s", record.server_id, state.value, reason)
+        return state.value
+
+    def _save(self, current: Versioned) -> str:
+        record = current.record
+        etag = self.ledger.replace(record, current.etag)
+        due = parse_time(record.next_check_at)
+        if record.state not in FINAL_STATES and due is not None:
+            self.ledger.mark_due(record.server, due)
+        return etag
+
+    def _target_of(self, record: ServerRecord) -> VaultTarget:
+        return VaultTarget(VaultChildId.parse_vault(record.vault_id), VaultChildId.parse_policy(record.policy_id))
+
+
+def _older(event_time: str, decided_at: str) -> bool:
+    """True when the event happened before the record's last decision (a late redelivery)."""
+    decided = parse_time(decided_at)
+    if not event_time or decided is None:
+        return False
+    try:
+        happened = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if happened.tzinfo is None:
+        happened = happened.replace(tzinfo=UTC)
+    return happened < decided

@@ -1,0 +1,140 @@
+"""The decision rules: small registered units, each with a name, an example and its own test.
+
+A rule looks at the server as ARM reports it (never at the event body) and either skips it, with the reason a
+person will read, or routes it to a vault and policy. Rules run in registration order and the first decision
+wins; the ledger records which rule decided, so every skip is explained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from shared.config import Settings, VaultTarget, normalize_region
+from shared.ids import ServerId
+
+PRIMARY_ROLES = frozenset({"", "none", "primary"})
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What ARM says about a server (GET flexibleServers/{name})."""
+
+    server: ServerId
+    location: str
+    state: str
+    replication_role: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_arm(cls, server: ServerId, body: Any) -> ServerFacts:
+        body = body if isinstance(body, dict) else {}
+        properties = body.get("properties") if isinstance(body.get("properties"), dict) else {}
+        tags = body.get("tags") if isinstance(body.get("tags"), dict) else {}
+        return cls(
+            server=server,
+            location=str(body.get("location") or ""),
+            state=str(properties.get("state") or ""),
+            replication_role=str(properties.get("replicationRole") or ""),
+            tags={str(k): str(v) for k, v in tags.items()},
+        )
+
+    @property
+    def ready(self) -> bool:
+        return self.state.lower() == "ready"
+
+
+@dataclass(frozen=True)
+class Skip:
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Route:
+    rule: str
+    target: VaultTarget
+    reason: str
+
+
+Decision = Skip | Route
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    settings: Settings
+    vault_location: Callable[[VaultTarget], str]
+
+
+class Rule:
+    """Base of all rules; subclasses set `name` and `example` and implement `evaluate`."""
+
+    name: ClassVar[str]
+    example: ClassVar[str]
+
+    def evaluate(self, facts: ServerFacts, context: RuleContext) -> Decision | None:
+        raise NotImplementedError
+
+
+RULES: list[Rule] = []
+
+
+def register(rule_class: type[Rule]) -> type[Rule]:
+    RULES.append(rule_class())
+    return rule_class
+
+
+@register
+class ReplicaRule(Rule):
+    """Azure Backup protects primary servers only; a read replica has no backups of its own to take."""
+
+    name = "replica"
+    example = "replicationRole=AsyncReplica -> Skipped: read replicas cannot be protected"
+
+    def evaluate(self, facts: ServerFacts, context: RuleContext) -> Decision | None:
+        if facts.replication_role.lower() in PRIMARY_ROLES:
+            return None
+        return Skip(self.name, f"read replica (replicationRole {facts.replication_role}); protect its primary")
+
+
+@register
+class OptOutTagRule(Rule):
+    """Teams exclude a server with a tag (name and value configurable, compared case-insensitively)."""
+
+    name = "opt-out-tag"
+    example = "tag autoprotect=off -> Skipped: excluded by tag autoprotect=off"
+
+    def evaluate(self, facts: ServerFacts, context: RuleContext) -> Decision | None:
+        wanted_tag = context.settings.optout_tag.lower()
+        wanted_value = context.settings.optout_value.lower()
+        for tag, value in facts.tags.items():
+            if tag.lower() == wanted_tag and value.lower() == wanted_value:
+                return Skip(self.name, f"excluded by tag {tag}={value}")
+        return None
+
+
+@register
+class RegionVaultRule(Rule):
+    """A vault must be in the server's region: a region override first, else the default vault if it fits."""
+
+    name = "region-vault"
+    example = "server in westeurope, vault in westeurope -> protect with that vault's policy"
+
+    def evaluate(self, facts: ServerFacts, context: RuleContext) -> Decision | None:
+        region = normalize_region(facts.location)
+        override = context.settings.target_for(region)
+        if override is not None:
+            return Route(self.name, override, f"region override for {region}")
+        default = context.settings.default_target
+        if normalize_region(context.vault_location(default)) == region:
+            return Route(self.name, default, "default vault")
+        return Skip(self.name, f"no vault for region {region}")
+
+
+def decide(facts: ServerFacts, context: RuleContext) -> Decision:
+    for rule in RULES:
+        decision = rule.evaluate(facts, context)
+        if decision is not None:
+            return decision
+    raise AssertionError("the region-vault rule always decides")  # pragma: no cover

@@ -1,0 +1,114 @@
+"""Building the service once per process, lazily, from settings.
+
+Function instances are long-lived processes that run many invocations, so the ARM session, the token cache,
+the storage clients and the vault cache are built on first use and shared by every invocation. Nothing here
+runs at import time: a failed import would make every function vanish, and the worker must start fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from shared.config import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.data.tables import TableClient
+    from azure.storage.queue import QueueClient
+
+    from shared.protect import Protector
+
+logger = logging.getLogger("autoprotect")
+
+STORAGE_SETTING = "AzureWebJobsStorage"
+_lock = threading.Lock()
+_protector: Protector | None = None
+
+
+def storage_clients(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> tuple[QueueClient, QueueClient, TableClient]:
+    """The jobs queue, its poison queue and the ledger table from the host's own storage setting.
+
+    Locally that is a connection string; in Azure it is identity-based (`AzureWebJobsStorage__queueServiceUri`,
+    `__tableServiceUri`, optional `__clientId`), exactly what the Functions host itself uses.
+    """
+    from azure.data.tables import TableClient
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+    env = os.environ if environ is None else environ
+    encode, decode = TextBase64EncodePolicy(), TextBase64DecodePolicy()
+    connection = env.get(STORAGE_SETTING, "").strip()
+    if connection:
+        queue, poison = (
+            QueueClient.from_connection_string(
+                connection, name, message_encode_policy=encode, message_decode_policy=decode
+            )
+            for name in (settings.jobs_queue, f"{settings.jobs_queue}-poison")
+        )
+        table = TableClient.from_connection_string(connection, settings.ledger_table)
+        return queue, poison, table
+    queue_uri = env.get(f"{STORAGE_SETTING}__queueServiceUri", "").strip()
+    table_uri = env.get(f"{STORAGE_SETTING}__tableServiceUri", "").strip()
+    if not queue_uri or not table_uri:
+        raise RuntimeError(
+            f"set {STORAGE_SETTING} (a connection string) or both {STORAGE_SETTING}__queueServiceUri and "
+            f"{STORAGE_SETTING}__tableServiceUri (identity-based storage)"
+        )
+    credential = _credential(env.get(f"{STORAGE_SETTING}__clientId", "").strip())
+    queue, poison = (
+        QueueClient(queue_uri, name, credential=credential, message_encode_policy=encode, message_decode_policy=decode)
+        for name in (settings.jobs_queue, f"{settings.jobs_queue}-poison")
+    )
+    table = TableClient(table_uri, settings.ledger_table, credential=credential)
+    return queue, poison, table
+
+
+def _credential(client_id: str) -> TokenCredential:
+    from azure.identity import DefaultAzureCredential
+
+    # Managed identity in Azure (IDENTITY_ENDPOINT), developer credentials elsewhere; never interactive.
+    return DefaultAzureCredential(
+        managed_identity_client_id=client_id or None, exclude_interactive_browser_credential=True
+    )
+
+
+def build_protector(settings: Settings, environ: Mapping[str, str] | None = None) -> Protector:
+    from shared.arm.client import ArmClient
+    from shared.backup import BackupApi
+    from shared.jobqueue import JobQueue
+    from shared.ledger import Ledger
+    from shared.protect import Protector
+
+    queue_client, poison_client, table_client = storage_clients(settings, environ)
+    arm = ArmClient(
+        settings.arm_endpoint,
+        _credential(settings.managed_identity_client_id),
+        scope=settings.scope,
+        pool_size=max(32, settings.poll_concurrency * 2),
+    )
+    queue = JobQueue(queue_client, poison_client)
+    ledger = Ledger(table_client)
+    queue.ensure_queue()
+    ledger.ensure_table()
+    return Protector(settings, BackupApi(arm, settings), ledger, queue)
+
+
+def protector() -> Protector:
+    """The process-wide Protector, built on first use."""
+    global _protector
+    with _lock:
+        if _protector is None:
+            _protector = build_protector(Settings.from_env())
+        return _protector
+
+
+def reset() -> None:
+    """Forget the process-wide service (tests change settings between runs)."""
+    global _protector
+    with _lock:
+        _protector = None
