@@ -205,7 +205,7 @@ def _read_line_with_deadline(child: Child, timeout: float) -> str:
     buffer = b""
     while b"\n" not in buffer:
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or not child.alive() and not selector.select(0):
+        if remaining <= 0 or (not child.alive() and not selector.select(0)):
             child.stop()
             raise RuntimeError(f"{child.name} did not report readiness:\n{child.log_tail()}")
         if selector.select(min(remaining, 0.5)):
@@ -218,9 +218,7 @@ def _read_line_with_deadline(child: Child, timeout: float) -> str:
     return buffer.split(b"\n", 1)[0].decode()
 
 
-def start_devhost(
-    log_dir: Path, settings: dict[str, str], *, port: int | None = None, timeout: float = 60
-) -> Child:
+def start_devhost(log_dir: Path, settings: dict[str, str], *, port: int | None = None, timeout: float = 60) -> Child:
     """Start `python -m devhost` with `settings` as app settings and wait for its HTTP port."""
     port = port or free_port()
     argv = [sys.executable, "-m", "devhost", "--port", str(port)]

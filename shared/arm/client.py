@@ -72,6 +72,7 @@ class ArmClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         user_agent: str = "autoprotect/0.1",
+        verify: str | bool | None = None,
     ) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
@@ -87,7 +88,7 @@ class ArmClient:
         self._token_lock = threading.Lock()
         self._session = requests.Session()
         self._session.trust_env = False  # never pick up proxies or netrc credentials from the environment
-        self._session.verify = _ca_bundle_from_env()
+        self._session.verify = _ca_bundle_from_env() if verify is None else verify
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
@@ -164,6 +165,9 @@ class ArmClient:
                 raw = self._session.request(
                     method, url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
                 )
+            except requests.exceptions.SSLError as exc:
+                # A certificate problem does not heal by retrying, and must never be retried without TLS.
+                raise ArmError("TlsError", f"{method} {_path(url)}: {exc.__class__.__name__}") from exc
             except requests.ConnectionError as exc:
                 sent = not isinstance(exc, requests.exceptions.ConnectTimeout)
                 wait = self._retry.backoff(attempt, self._rng)

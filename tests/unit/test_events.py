@@ -1,0 +1,42 @@
+import pytest
+
+from shared.events import Ignored, ResourceEvent, ServerWritten, interpret
+
+from .test_ids import GOOD
+
+
+def _event(operation="Microsoft.DBforPostgreSQL/flexibleServers/write", subject=GOOD, uri=GOOD, **kw):
+    data = {"operationName": operation, "resourceUri": uri, "status": "Succeeded"}
+    return ResourceEvent(
+        id=kw.get("id", "e1"),
+        event_type=kw.get("event_type", "Microsoft.Resources.ResourceWriteSuccess"),
+        subject=subject,
+        event_time="2026-11-26T10:00:00+00:00",
+        data=kw.get("data", data),
+    )
+
+
+def test_server_write_is_recognised_case_insensitively():
+    result = interpret(_event(operation="MICROSOFT.DBFORPOSTGRESQL/FLEXIBLESERVERS/WRITE", subject=GOOD.upper()))
+    assert isinstance(result, ServerWritten)
+    assert result.server.id == GOOD
+
+
+@pytest.mark.parametrize(
+    ("event", "why"),
+    [
+        (_event(event_type="Microsoft.Resources.ResourceDeleteSuccess"), "event type"),
+        (_event(operation="Microsoft.DBforPostgreSQL/flexibleServers/databases/write"), "operation"),
+        (_event(operation="Microsoft.DBforPostgreSQL/flexibleServers/firewallRules/write"), "operation"),
+        (_event(subject=GOOD + "/databases/db", uri=GOOD + "/databases/db"), "not a flexible server"),
+        (_event(subject=GOOD.replace("orders-db", "other-db")), "different resources"),
+        (_event(data="not an object"), "operation"),
+        (_event(data={"operationName": 5}), "operation"),
+        (_event(event_type=None), "event type"),
+        (_event(uri="/subscriptions/../x", subject=""), "not a flexible server"),
+    ],
+)
+def test_everything_else_is_ignored_with_a_reason(event, why):
+    result = interpret(event)
+    assert isinstance(result, Ignored)
+    assert why in result.reason
