@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.arm.errors import ArmError, ArmUnavailable, ForeignOriginError
@@ -25,6 +25,7 @@ from shared.backup import BackupApi, already_protected_in
 from shared.config import Settings, VaultTarget
 from shared.events import Ignored, ResourceEvent, interpret
 from shared.ids import ServerId, VaultChildId, vault_of
+from shared.intake import Intake, utcnow
 from shared.jobqueue import JobQueue
 from shared.ledger import (
     FINAL_STATES,
@@ -45,14 +46,8 @@ logger = logging.getLogger("autoprotect")
 
 ALREADY_PROTECTED = "UserErrorDppDatasourceAlreadyProtected"
 PERMISSION_ERRORS = frozenset({"UserErrorMissingRequiredPermissions"})
-# Final states a fresh write event re-opens: a tag change may opt a server back in; a re-created server is new.
-REOPEN_ON_WRITE = frozenset({State.SKIPPED, State.GONE})
 MAX_WATCHDOG_REQUEUES = 5
 MAX_WAIT_BACKOFF_S = 600.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -80,6 +75,7 @@ class Protector:
         self.queue = queue
         self._now = clock
         self._rules = RuleContext(settings, api.vault_location)
+        self.intake = Intake(ledger, queue, watchdog_s=settings.watchdog_s, clock=clock)
 
     # -- Event Grid and manual submission ---------------------------------------------------------------------
 
@@ -89,58 +85,12 @@ class Protector:
         if isinstance(result, Ignored):
             logger.debug("event %s ignored: %s", str(event.id)[:100], result.reason)
             return f"ignored: {result.reason}"
-        return self.submit(result.server, source=Source.EVENT, event_id=result.event_id, event_time=result.event_time)
+        return self.intake.submit(
+            result.server, source=Source.EVENT, event_id=result.event_id, event_time=result.event_time
+        )
 
-    def submit(
-        self,
-        server: ServerId,
-        *,
-        source: Source,
-        reason: str = "",
-        event_id: str = "",
-        event_time: str = "",
-    ) -> str:
-        """Record the server (once) and enqueue a job. Safe to repeat: duplicates find the record and stop.
-
-        Events re-open only Skipped and Gone servers; a manual submission re-opens any finished server.
-        """
-        message = JobMessage(JobKind.PROTECT, server, source, reason=reason, event_id=event_id, event_time=event_time)
-        for _ in range(5):
-            now = self._now()
-            existing = self.ledger.get(server)
-            if existing is None:
-                # Marker, message, record, in that order: a crash at any point leaves either nothing (the
-                # event is redelivered) or a job that will find or create the record itself.
-                self.ledger.mark_due(server, now + timedelta(seconds=self.settings.watchdog_s))
-                self.queue.send(message)
-                if self.ledger.insert(self._new_record(server, now, reason or f"queued by {source.value}", event_time)):
-                    return "queued"
-                return "queued (recorded concurrently)"
-            record = existing.record
-            reopen = record.final and (source is not Source.EVENT or record.state in REOPEN_ON_WRITE)
-            if not reopen:
-                return f"already known: {record.state.value}"
-            if source is Source.EVENT and _older(event_time, record.state_changed_at):
-                return f"stale event for a server decided later ({record.state.value})"
-            self.ledger.mark_due(server, now + timedelta(seconds=self.settings.watchdog_s))
-            record.move(State.QUEUED, now, reason=reason or f"re-queued by {source.value}")
-            record.clear_error()
-            record.requeues = 0
-            record.next_check_at = format_time(now + timedelta(seconds=self.settings.watchdog_s))
-            try:
-                self.ledger.replace(record, existing.etag)
-            except ConcurrentUpdate:
-                continue
-            self.queue.send(message)
-            return "re-queued"
-        return "gave up after repeated concurrent updates"
-
-    def _new_record(self, server: ServerId, now: datetime, reason: str, event_time: str = "") -> ServerRecord:
-        record = ServerRecord(server_id=server.id, state=State.QUEUED, first_seen_at=format_time(now))
-        record.event_time = event_time
-        record.move(State.QUEUED, now, reason=reason)
-        record.next_check_at = format_time(now + timedelta(seconds=self.settings.watchdog_s))
-        return record
+    def submit(self, server: ServerId, *, source: Source, reason: str = "") -> str:
+        return self.intake.submit(server, source=source, reason=reason)
 
     # -- the queue: one step for one server -------------------------------------------------------------------
 
@@ -152,7 +102,7 @@ class Protector:
             # A producer other than us wrote the message (or our submit crashed before recording): record it.
             now = self._now()
             self.ledger.mark_due(server, now + timedelta(seconds=self.settings.watchdog_s))
-            record = self._new_record(server, now, message.reason or f"queued by {message.source.value}")
+            record = self.intake.new_record(server, now, message.reason or f"queued by {message.source.value}")
             etag = self.ledger.insert(record)
             current = Versioned(record, etag) if etag else self.ledger.get(server)
             if current is None:
@@ -160,7 +110,7 @@ class Protector:
         record = current.record
         if record.final:
             if message.source is Source.EXTERNAL:
-                return self.submit(server, source=Source.EXTERNAL, reason=message.reason or "re-submitted")
+                return self.intake.submit(server, source=Source.EXTERNAL, reason=message.reason or "re-submitted")
             return f"nothing to do: {record.state.value}"
         if record.state not in JOB_STATES:
             return f"nothing to do: {record.state.value} is followed by the poller"
@@ -458,17 +408,3 @@ class Protector:
 
     def _target_of(self, record: ServerRecord) -> VaultTarget:
         return VaultTarget(VaultChildId.parse_vault(record.vault_id), VaultChildId.parse_policy(record.policy_id))
-
-
-def _older(event_time: str, decided_at: str) -> bool:
-    """True when the event happened before the record's last decision (a late redelivery)."""
-    decided = parse_time(decided_at)
-    if not event_time or decided is None:
-        return False
-    try:
-        happened = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    if happened.tzinfo is None:
-        happened = happened.replace(tzinfo=UTC)
-    return happened < decided

@@ -30,7 +30,7 @@ _protector: Protector | None = None
 
 
 def storage_clients(
-    settings: Settings, environ: Mapping[str, str] | None = None
+    queue_name: str, table_name: str, environ: Mapping[str, str] | None = None
 ) -> tuple[QueueClient, QueueClient, TableClient]:
     """The jobs queue, its poison queue and the ledger table from the host's own storage setting.
 
@@ -48,9 +48,9 @@ def storage_clients(
             QueueClient.from_connection_string(
                 connection, name, message_encode_policy=encode, message_decode_policy=decode
             )
-            for name in (settings.jobs_queue, f"{settings.jobs_queue}-poison")
+            for name in (queue_name, f"{queue_name}-poison")
         )
-        table = TableClient.from_connection_string(connection, settings.ledger_table)
+        table = TableClient.from_connection_string(connection, table_name)
         return queue, poison, table
     queue_uri = env.get(f"{STORAGE_SETTING}__queueServiceUri", "").strip()
     table_uri = env.get(f"{STORAGE_SETTING}__tableServiceUri", "").strip()
@@ -62,9 +62,9 @@ def storage_clients(
     credential = _credential(env.get(f"{STORAGE_SETTING}__clientId", "").strip())
     queue, poison = (
         QueueClient(queue_uri, name, credential=credential, message_encode_policy=encode, message_decode_policy=decode)
-        for name in (settings.jobs_queue, f"{settings.jobs_queue}-poison")
+        for name in (queue_name, f"{queue_name}-poison")
     )
-    table = TableClient(table_uri, settings.ledger_table, credential=credential)
+    table = TableClient(table_uri, table_name, credential=credential)
     return queue, poison, table
 
 
@@ -84,7 +84,7 @@ def build_protector(settings: Settings, environ: Mapping[str, str] | None = None
     from shared.ledger import Ledger
     from shared.protect import Protector
 
-    queue_client, poison_client, table_client = storage_clients(settings, environ)
+    queue_client, poison_client, table_client = storage_clients(settings.jobs_queue, settings.ledger_table, environ)
     arm = ArmClient(
         settings.arm_endpoint,
         _credential(settings.managed_identity_client_id),

@@ -1,0 +1,141 @@
+"""`autoprotect`: the operator's command line, over the same queue and ledger the functions use.
+
+It needs storage access only (a connection string, or account URLs plus an Azure credential), never ARM:
+`submit` puts a job on the queue for the functions to run, `status` reads the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.config import SETTINGS
+from shared.ids import InvalidResourceId, ServerId
+from shared.intake import Intake
+from shared.jobqueue import JobQueue
+from shared.ledger import Ledger, ServerRecord
+from shared.messages import Source
+
+app = typer.Typer(help="Make sure every PostgreSQL flexible server is protected by Azure Backup.", no_args_is_help=True)
+console = Console()
+
+_DEFAULTS = {spec.name: spec.default or "" for spec in SETTINGS}
+
+QueueName = Annotated[str, typer.Option("--queue", envvar="AUTOPROTECT_JOBS_QUEUE", help="Jobs queue name.")]
+TableName = Annotated[str, typer.Option("--table", envvar="AUTOPROTECT_LEDGER_TABLE", help="Ledger table name.")]
+
+
+def _connect(queue: str, table: str) -> tuple[Intake, Ledger]:
+    from shared.runtime import storage_clients
+
+    try:
+        queue_client, poison_client, table_client = storage_clients(queue, table)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    ledger = Ledger(table_client)
+    jobs = JobQueue(queue_client, poison_client)
+    watchdog_min = float(os.environ.get("AUTOPROTECT_WATCHDOG_MINUTES") or _DEFAULTS["AUTOPROTECT_WATCHDOG_MINUTES"])
+    return Intake(ledger, jobs, watchdog_s=watchdog_min * 60), ledger
+
+
+@app.command()
+def submit(
+    server_id: Annotated[str, typer.Argument(help="Full ARM ID of the flexible server.")],
+    reason: Annotated[str, typer.Option(help="Why, for the ledger and the logs.")] = "",
+    queue: QueueName = _DEFAULTS["AUTOPROTECT_JOBS_QUEUE"],
+    table: TableName = _DEFAULTS["AUTOPROTECT_LEDGER_TABLE"],
+) -> None:
+    """Ask autoprotect to protect (or re-check) one server."""
+    try:
+        server = ServerId.parse(server_id)
+    except InvalidResourceId as exc:
+        console.print(f"[red]not a flexible server ID:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    intake, _ = _connect(queue, table)
+    intake.ledger.ensure_table()
+    intake.queue.ensure_queue()
+    outcome = intake.submit(server, source=Source.MANUAL, reason=reason or "submitted with the CLI")
+    console.print(f"{server.id}: {outcome}")
+
+
+@app.command()
+def status(
+    server_id: Annotated[str | None, typer.Argument(help="Only this server.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    queue: QueueName = _DEFAULTS["AUTOPROTECT_JOBS_QUEUE"],
+    table: TableName = _DEFAULTS["AUTOPROTECT_LEDGER_TABLE"],
+) -> None:
+    """Show the ledger: state, reason, vault, last error with its recommended action, timestamps."""
+    _, ledger = _connect(queue, table)
+    if server_id:
+        try:
+            server = ServerId.parse(server_id)
+        except InvalidResourceId as exc:
+            console.print(f"[red]not a flexible server ID:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        found = ledger.get(server)
+        records = [found.record] if found else []
+        if not records:
+            console.print(f"{server.id} is not in the ledger")
+            raise typer.Exit(1)
+    else:
+        records = sorted(ledger.all(), key=lambda r: r.server_id.lower())
+    if as_json:
+        typer.echo(json.dumps([status_row(r) for r in records], indent=2))
+        return
+    console.print(status_table(records))
+
+
+def status_row(record: ServerRecord) -> dict[str, Any]:
+    return {
+        "serverId": record.server_id,
+        "state": record.state.value,
+        "reason": record.reason,
+        "rule": record.rule,
+        "vaultId": record.vault_id,
+        "policyId": record.policy_id,
+        "instanceName": record.instance_name,
+        "error": {
+            "code": record.error_code,
+            "message": record.error_message,
+            "recommendedAction": record.error_action,
+        }
+        if record.error_code
+        else None,
+        "firstSeenAt": record.first_seen_at,
+        "stateChangedAt": record.state_changed_at,
+        "protectedAt": record.protected_at,
+        "transitions": record.transitions,
+    }
+
+
+def status_table(records: list[ServerRecord]) -> Table:
+    table = Table(title=f"autoprotect ledger ({len(records)} servers)", show_lines=False)
+    for column in ("server", "state", "reason", "vault", "last error / recommended action", "changed"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        server = record.server
+        error = f"{record.error_code}: {record.error_action or record.error_message}" if record.error_code else ""
+        table.add_row(
+            f"{server.resource_group}/{server.name}",
+            record.state.value,
+            record.reason,
+            record.vault_id.rsplit("/", 1)[-1],
+            error,
+            record.state_changed_at[:19].replace("T", " "),
+        )
+    return table
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
