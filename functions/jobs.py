@@ -26,6 +26,9 @@ def protect_server(message: func.QueueMessage) -> None:
     service = runtime.protector()
     try:
         job = JobMessage.parse(message.get_body())
+        out_of_scope = service.settings.scope_error(job.server.subscription_id)
+        if out_of_scope:
+            raise InvalidMessage(out_of_scope)
     except InvalidMessage as exc:
         logger.error("message %s rejected: %s", message.id, exc)
         service.queue.poison(message.get_body(), str(exc))

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from shared.ids import InvalidResourceId, VaultChildId
+
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class ConfigError(ValueError):
@@ -42,6 +45,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "AUTOPROTECT_REGION_VAULTS",
         "{}",
         'JSON map region -> {"vault": id, "policy": id}; the vault must be in that region',
+    ),
+    SettingSpec(
+        "AUTOPROTECT_SUBSCRIPTIONS",
+        "",
+        "Comma-separated subscription IDs the app may act on; empty: any the identity can reach",
     ),
     SettingSpec("AUTOPROTECT_OPTOUT_TAG", "autoprotect", "Tag name that excludes a server (case-insensitive)"),
     SettingSpec("AUTOPROTECT_OPTOUT_VALUE", "off", "Tag value that excludes a server (case-insensitive)"),
@@ -92,6 +100,7 @@ class VaultTarget:
 class Settings:
     default_target: VaultTarget
     region_targets: Mapping[str, VaultTarget]
+    subscriptions: frozenset[str]
     optout_tag: str
     optout_value: str
     jobs_queue: str
@@ -118,6 +127,7 @@ class Settings:
         settings = cls(
             default_target=default_target,  # type: ignore[arg-type]
             region_targets=reader.region_targets("AUTOPROTECT_REGION_VAULTS"),
+            subscriptions=reader.guids("AUTOPROTECT_SUBSCRIPTIONS"),
             optout_tag=reader.text("AUTOPROTECT_OPTOUT_TAG", max_length=512),
             optout_value=reader.text("AUTOPROTECT_OPTOUT_VALUE", max_length=256, allow_empty=True),
             jobs_queue=reader.name("AUTOPROTECT_JOBS_QUEUE", _queue_name_ok, "3-63 lower-case letters/digits/-"),
@@ -144,6 +154,12 @@ class Settings:
     def target_for(self, region: str) -> VaultTarget | None:
         """The vault for a server's region: an override for that region, else the default (checked later)."""
         return self.region_targets.get(normalize_region(region))
+
+    def scope_error(self, subscription_id: str) -> str | None:
+        """Why a subscription is out of bounds for this app, or None when it may act there."""
+        if self.subscriptions and subscription_id.lower() not in self.subscriptions:
+            return f"subscription {subscription_id} is not in AUTOPROTECT_SUBSCRIPTIONS"
+        return None
 
     @property
     def scope(self) -> str:
@@ -207,6 +223,14 @@ class _Reader:
         if len(head) != 10 or not head.replace("-", "").isdigit():
             self.errors.append(f"{name}={value!r} must look like 2026-06-01")
         return value
+
+    def guids(self, name: str) -> frozenset[str]:
+        raw = self.raw(name) or ""
+        values = [part.strip().lower() for part in raw.split(",") if part.strip()]
+        bad = [value for value in values if not _GUID.fullmatch(value)]
+        if bad:
+            self.errors.append(f"{name} must be comma-separated subscription GUIDs; not GUIDs: {', '.join(bad[:3])}")
+        return frozenset(values)
 
     def number(self, name: str, low: float, high: float) -> float:
         value = self.raw(name) or "0"

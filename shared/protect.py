@@ -85,6 +85,10 @@ class Protector:
         if isinstance(result, Ignored):
             logger.debug("event %s ignored: %s", str(event.id)[:100], result.reason)
             return f"ignored: {result.reason}"
+        out_of_scope = self.settings.scope_error(result.server.subscription_id)
+        if out_of_scope:
+            logger.warning("event %s ignored: %s", str(event.id)[:100], out_of_scope)
+            return f"ignored: {out_of_scope}"
         return self.intake.submit(
             result.server, source=Source.EVENT, event_id=result.event_id, event_time=result.event_time
         )
