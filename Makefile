@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SERVERS ?= 1000
 SWEEP ?= 0
 
-.PHONY: setup demo run test lint fmt typecheck unit clean bench chaos
+.PHONY: setup demo run test lint fmt typecheck audit clean bench chaos
 
 ## setup: create .venv, install Python and npm (Azurite) dependencies; quick when nothing changed
 setup: $(VENV)/.installed node_modules/.installed
@@ -30,8 +30,8 @@ demo: setup
 run: setup
 	$(PY) -m scripts.demo --keep-running
 
-## test: lint, format check, type check and the whole test suite
-test: setup lint typecheck
+## test: lint (incl. ruff's bandit rules), format check, type check, dependency audit and the whole test suite
+test: setup lint typecheck audit
 	$(PY) -m pytest -q
 
 lint:
@@ -40,6 +40,9 @@ lint:
 
 typecheck:
 	$(VENV)/bin/mypy .
+
+audit:
+	$(PY) -m scripts.audit
 
 fmt:
 	$(VENV)/bin/ruff format .

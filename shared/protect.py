@@ -48,6 +48,7 @@ ALREADY_PROTECTED = "UserErrorDppDatasourceAlreadyProtected"
 PERMISSION_ERRORS = frozenset({"UserErrorMissingRequiredPermissions"})
 MAX_WATCHDOG_REQUEUES = 5
 MAX_WAIT_BACKOFF_S = 600.0
+MAX_TRANSIENT_RETRIES = 3
 
 
 @dataclass
@@ -386,6 +387,14 @@ class Protector:
                 self.settings.permission_wait_s,
                 error,
             )
+        record = current.record
+        if _transient(error) and record.attempts < MAX_TRANSIENT_RETRIES:
+            # The service says trying again may work (or it had an internal error): start over from validation.
+            record.move(State.QUEUED, self._now(), reason=f"retrying after a transient service error ({error.code})")
+            record.set_error(error.code, error.message, error.recommended_action)
+            record.attempts += 1
+            delay = min(self.settings.retry_s * (2**record.attempts), MAX_WAIT_BACKOFF_S)
+            return self._later(current, delay, record.reason)
         return self._finish(current, State.NEEDS_ATTENTION, f"{error.code}: {error.message}", error=error)
 
     def _finish(
@@ -412,3 +421,8 @@ class Protector:
 
     def _target_of(self, record: ServerRecord) -> VaultTarget:
         return VaultTarget(VaultChildId.parse_vault(record.vault_id), VaultChildId.parse_policy(record.policy_id))
+
+
+def _transient(error: ArmError) -> bool:
+    """Failures worth a bounded retry: the service marked them retryable, or reported an internal error."""
+    return error.is_retryable is True or "internalerror" in error.code.lower() or error.code in ("HTTP500", "HTTP503")

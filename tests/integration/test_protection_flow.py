@@ -227,3 +227,17 @@ def test_operation_url_on_another_origin_is_refused_and_gets_no_token(clean_faul
     assert record.error_code == "ForeignOperationUrl"
     assert foreign in record.error_message
     assert _Recorder.received == []  # nothing, let alone a token, reached the foreign origin
+
+
+def test_transient_service_error_is_retried_then_protected(clean_faults: Stack):
+    stack = clean_faults
+    server = _ready_server(stack, stack.new_group())
+    stack.admin("POST", "faults", [{
+        "method": "POST", "path": "validateforbackup", "kind": "operation_failed", "count": 1,
+        "error_code": "UserErrorDppInternalError", "error_message": "An internal error occurred.",
+    }])  # fmt: skip
+    stack.harness.deliver(write_event(server))
+    record = stack.harness.settle(server)
+    assert record.state == State.PROTECTED
+    assert "Queued" in record.transitions
+    assert len(stack.instances_for(server)) == 1
