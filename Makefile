@@ -41,6 +41,10 @@ lint:
 typecheck:
 	$(VENV)/bin/mypy .
 
+## chaos: a large estate under faults, host kills and a storage restart; ends with one JSON line
+chaos: setup
+	$(PY) -m scripts.chaos --servers $(or $(CHAOS_SERVERS),2000)
+
 audit:
 	$(PY) -m scripts.audit
 
