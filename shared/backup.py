@@ -78,10 +78,9 @@ class BackupApi:
         # Validation has no side effects, so repeating it after a lost connection is safe.
         return self._arm.post(url, {"backupInstance": backup_instance(facts, target)}, idempotent=True)
 
-    def create_instance(self, facts: ServerFacts, target: VaultTarget) -> ArmResponse:
+    def create_instance(self, facts: ServerFacts, target: VaultTarget, instance_name: str) -> ArmResponse:
         return self._arm.put(
-            self.instance_url(target.vault, facts.server.backup_instance_name()),
-            {"properties": backup_instance(facts, target)},
+            self.instance_url(target.vault, instance_name), {"properties": backup_instance(facts, target)}
         )
 
     def get_instance(self, vault: VaultChildId, instance_name: str) -> ArmResponse:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from shared.ids import InvalidResourceId, VaultChildId
 
+_POLICY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,49}")
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -53,6 +54,21 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("AUTOPROTECT_OPTOUT_TAG", "autoprotect", "Tag name that excludes a server (case-insensitive)"),
     SettingSpec("AUTOPROTECT_OPTOUT_VALUE", "off", "Tag value that excludes a server (case-insensitive)"),
+    SettingSpec("AUTOPROTECT_MODE", "opt-out", "opt-out: protect all but excluded servers; opt-in: only tagged ones"),
+    SettingSpec("AUTOPROTECT_OPTIN_TAG", "autoprotect", "In opt-in mode, the tag a server needs to be protected"),
+    SettingSpec("AUTOPROTECT_OPTIN_VALUE", "on", "In opt-in mode, the value of that tag (case-insensitive)"),
+    SettingSpec(
+        "AUTOPROTECT_EXCLUDED_RESOURCE_GROUPS",
+        "",
+        "Comma-separated resource group name patterns (fnmatch, case-insensitive) never protected",
+    ),
+    SettingSpec("AUTOPROTECT_TIER_TAG", "backup-tier", "Tag whose value picks a policy from AUTOPROTECT_TIER_POLICIES"),
+    SettingSpec(
+        "AUTOPROTECT_TIER_POLICIES",
+        "{}",
+        'JSON map tier value -> policy name in the chosen vault, e.g. {"gold": "pg-gold"}',
+    ),
+    SettingSpec("AUTOPROTECT_DRY_RUN", "false", "true: record what would be done without writing to ARM"),
     SettingSpec("AUTOPROTECT_JOBS_QUEUE", "autoprotect-jobs", "Storage queue of protection jobs"),
     SettingSpec("AUTOPROTECT_LEDGER_TABLE", "autoprotect", "Storage table holding one record per server"),
     SettingSpec("AUTOPROTECT_POLL_SCHEDULE", "*/30 * * * * *", "NCRONTAB schedule of the operation poller"),
@@ -103,6 +119,13 @@ class Settings:
     subscriptions: frozenset[str]
     optout_tag: str
     optout_value: str
+    mode: str
+    optin_tag: str
+    optin_value: str
+    excluded_resource_groups: tuple[str, ...]
+    tier_tag: str
+    tier_policies: Mapping[str, str]
+    dry_run: bool
     jobs_queue: str
     ledger_table: str
     poll_schedule: str
@@ -130,6 +153,13 @@ class Settings:
             subscriptions=reader.guids("AUTOPROTECT_SUBSCRIPTIONS"),
             optout_tag=reader.text("AUTOPROTECT_OPTOUT_TAG", max_length=512),
             optout_value=reader.text("AUTOPROTECT_OPTOUT_VALUE", max_length=256, allow_empty=True),
+            mode=reader.choice("AUTOPROTECT_MODE", ("opt-out", "opt-in")),
+            optin_tag=reader.text("AUTOPROTECT_OPTIN_TAG", max_length=512),
+            optin_value=reader.text("AUTOPROTECT_OPTIN_VALUE", max_length=256, allow_empty=True),
+            excluded_resource_groups=reader.patterns("AUTOPROTECT_EXCLUDED_RESOURCE_GROUPS"),
+            tier_tag=reader.text("AUTOPROTECT_TIER_TAG", max_length=512),
+            tier_policies=reader.tier_policies("AUTOPROTECT_TIER_POLICIES"),
+            dry_run=reader.choice("AUTOPROTECT_DRY_RUN", ("true", "false")) == "true",
             jobs_queue=reader.name("AUTOPROTECT_JOBS_QUEUE", _queue_name_ok, "3-63 lower-case letters/digits/-"),
             ledger_table=reader.name("AUTOPROTECT_LEDGER_TABLE", _table_name_ok, "3-63 letters/digits, letter first"),
             poll_schedule=reader.text("AUTOPROTECT_POLL_SCHEDULE", max_length=100),
@@ -223,6 +253,42 @@ class _Reader:
         if len(head) != 10 or not head.replace("-", "").isdigit():
             self.errors.append(f"{name}={value!r} must look like 2026-06-01")
         return value
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = (self.raw(name) or "").lower()
+        if value not in allowed:
+            self.errors.append(f"{name}={value!r} must be one of {', '.join(allowed)}")
+        return value
+
+    def patterns(self, name: str) -> tuple[str, ...]:
+        raw = self.raw(name) or ""
+        values = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+        bad = [v for v in values if len(v) > 90 or not all(c.isalnum() or c in "-_.()*?[]!" for c in v)]
+        if bad:
+            self.errors.append(
+                f"{name}: {bad[0]!r} is not a resource group name pattern (letters, digits, -_.() and * ? [ ])"
+            )
+        return values
+
+    def tier_policies(self, name: str) -> dict[str, str]:
+        raw = self.raw(name) or "{}"
+        try:
+            parsed = json.loads(raw)
+        except ValueError as exc:
+            self.errors.append(f"{name} is not valid JSON: {exc}")
+            return {}
+        if not isinstance(parsed, dict):
+            self.errors.append(f'{name} must be a JSON object like {{"gold": "pg-gold"}}')
+            return {}
+        policies: dict[str, str] = {}
+        for tier, policy in parsed.items():
+            if not isinstance(policy, str) or not _POLICY_NAME.fullmatch(policy):
+                self.errors.append(
+                    f"{name}[{tier!r}]: {policy!r} is not a backup policy name (2-50 letters, digits, -)"
+                )
+                continue
+            policies[str(tier).lower()] = policy
+        return policies
 
     def guids(self, name: str) -> frozenset[str]:
         raw = self.raw(name) or ""

@@ -15,7 +15,8 @@ from shared.ledger import ConcurrentUpdate, Ledger, ServerRecord, State, format_
 from shared.messages import JobKind, JobMessage, Source
 
 # Final states a fresh write event re-opens: a tag change may opt a server back in; a re-created server is new.
-REOPEN_ON_WRITE = frozenset({State.SKIPPED, State.GONE})
+# A dry-run plan is re-made on the next write too, so turning DRY_RUN off takes effect server by server.
+REOPEN_ON_WRITE = frozenset({State.SKIPPED, State.GONE, State.PLANNED})
 
 
 def utcnow() -> datetime:

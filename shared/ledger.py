@@ -42,13 +42,16 @@ class State(StrEnum):
     SKIPPED = "Skipped"
     GONE = "Gone"
     NEEDS_ATTENTION = "NeedsAttention"
+    PLANNED = "Planned"
+    UNPROTECTING = "Unprotecting"
+    UNPROTECTED = "Unprotected"
 
 
 FINAL_STATES = frozenset({State.PROTECTED, State.PROTECTED_ELSEWHERE, State.SKIPPED, State.GONE, State.NEEDS_ATTENTION})
 # States in which the next step is a job on the queue (the due marker is a retry time or a watchdog).
 JOB_STATES = frozenset({State.QUEUED, State.WAITING_FOR_SERVER, State.WAITING_FOR_PERMISSIONS, State.VALIDATED})
 # States in which the poller reads ARM (an operation status or the backup instance).
-POLL_STATES = frozenset({State.VALIDATING, State.CREATING, State.CONFIGURING})
+POLL_STATES = frozenset({State.VALIDATING, State.CREATING, State.CONFIGURING, State.UNPROTECTING})
 
 
 def format_time(moment: datetime) -> str:
@@ -71,6 +74,7 @@ class ServerRecord:
     state: State
     reason: str = ""
     rule: str = ""
+    tier: str = ""
     vault_id: str = ""
     policy_id: str = ""
     instance_name: str = ""

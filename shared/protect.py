@@ -146,6 +146,7 @@ class Protector:
             return self._finish(current, State.SKIPPED, decision.reason, rule=decision.rule)
         assert isinstance(decision, Route)
         record.rule = decision.rule
+        record.tier = decision.tier
         record.vault_id = decision.target.vault.id
         record.policy_id = decision.target.policy.id
         if not facts.ready:
@@ -159,6 +160,11 @@ class Protector:
         adopted = self._adopt_existing(current, decision.target)
         if adopted is not None:
             return adopted
+        if self.settings.dry_run:
+            target = decision.target
+            plan = f"dry run: would protect in {target.vault.vault} with {target.policy.policy}"
+            plan += f" as {server.backup_instance_name()}"
+            return self._finish(current, State.PLANNED, plan)
         response = self.api.validate(facts, decision.target)
         if response.status == 200:
             record.move(State.VALIDATED, now, reason="validation succeeded")
@@ -183,14 +189,21 @@ class Protector:
             return self._finish(current, State.PROTECTED_ELSEWHERE, f"already protected in vault {', '.join(vaults)}")
         instance = ours[0]
         record.instance_name = str(instance.get("name") or record.server.backup_instance_name())
+        current_policy = str(_dig(instance, "properties", "policyInfo", "policyId") or "")
+        if current_policy and current_policy.lower() != target.policy.key and not self.settings.dry_run:
+            # The tier (or the routing) now asks for another policy: re-point the same instance.
+            record.move(
+                State.VALIDATED, self._now(), reason=f"re-pointing from policy {current_policy.rsplit('/', 1)[-1]}"
+            )
+            return self._create(Versioned(record, self._save(current)), instance_name=record.instance_name)
         return self._on_instance(current, instance, adopting=True)
 
-    def _create(self, current: Versioned) -> str:
+    def _create(self, current: Versioned, *, instance_name: str = "") -> str:
         record = current.record
         target = self._target_of(record)
         facts = ServerFacts(record.server, record.location, "Ready", "Primary")
-        record.instance_name = record.server.backup_instance_name()
-        response = self.api.create_instance(facts, target)
+        record.instance_name = instance_name or record.server.backup_instance_name()
+        response = self.api.create_instance(facts, target, record.instance_name)
         if response.status in (200, 201, 202):
             if polling_target(response.headers) is not None:
                 return self._track(current, State.CREATING, "creating the backup instance", response.headers)
@@ -426,3 +439,12 @@ class Protector:
 def _transient(error: ArmError) -> bool:
     """Failures worth a bounded retry: the service marked them retryable, or reported an internal error."""
     return error.is_retryable is True or "internalerror" in error.code.lower() or error.code in ("HTTP500", "HTTP503")
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    """A nested field of an untrusted JSON body, or None when any level is missing or not an object."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value

@@ -7,12 +7,13 @@ wins; the ledger records which rule decided, so every skip is explained.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from shared.config import Settings, VaultTarget, normalize_region
-from shared.ids import ServerId
+from shared.ids import ServerId, VaultChildId
 
 PRIMARY_ROLES = frozenset({"", "none", "primary"})
 
@@ -56,6 +57,7 @@ class Route:
     rule: str
     target: VaultTarget
     reason: str
+    tier: str = ""
 
 
 Decision = Skip | Route
@@ -73,7 +75,8 @@ class Rule:
     name: ClassVar[str]
     example: ClassVar[str]
 
-    def evaluate(self, facts: ServerFacts, context: RuleContext) -> Decision | None:
+    def evaluate(self, facts: ServerFacts, context: RuleContext, route: Route | None) -> Decision | None:
+        """Skip the server, route it (or refine the route so far), or say nothing (None)."""
         raise NotImplementedError
 
 
@@ -92,26 +95,51 @@ class ReplicaRule(Rule):
     name = "replica"
     example = "replicationRole=AsyncReplica -> Skipped: read replicas cannot be protected"
 
-    def evaluate(self, facts: ServerFacts, context: RuleContext) -> Decision | None:
+    def evaluate(self, facts: ServerFacts, context: RuleContext, route: Route | None) -> Decision | None:
         if facts.replication_role.lower() in PRIMARY_ROLES:
             return None
         return Skip(self.name, f"read replica (replicationRole {facts.replication_role}); protect its primary")
 
 
 @register
+class ExcludedResourceGroupRule(Rule):
+    """Whole resource groups (sandboxes, CI) are left alone by name pattern."""
+
+    name = "excluded-resource-group"
+    example = "AUTOPROTECT_EXCLUDED_RESOURCE_GROUPS=rg-sandbox-* and server in rg-sandbox-42 -> Skipped"
+
+    def evaluate(self, facts: ServerFacts, context: RuleContext, route: Route | None) -> Decision | None:
+        group = facts.server.resource_group.lower()
+        for pattern in context.settings.excluded_resource_groups:
+            if fnmatch.fnmatchcase(group, pattern):
+                return Skip(
+                    self.name, f"resource group {facts.server.resource_group} matches excluded pattern {pattern}"
+                )
+        return None
+
+
+@register
 class OptOutTagRule(Rule):
-    """Teams exclude a server with a tag (name and value configurable, compared case-insensitively)."""
+    """Opt-out mode: teams exclude a server with a tag. Opt-in mode: only tagged servers are protected."""
 
     name = "opt-out-tag"
     example = "tag autoprotect=off -> Skipped: excluded by tag autoprotect=off"
 
-    def evaluate(self, facts: ServerFacts, context: RuleContext) -> Decision | None:
-        wanted_tag = context.settings.optout_tag.lower()
-        wanted_value = context.settings.optout_value.lower()
+    def evaluate(self, facts: ServerFacts, context: RuleContext, route: Route | None) -> Decision | None:
+        settings = context.settings
+        if settings.mode == "opt-in":
+            if _has_tag(facts, settings.optin_tag, settings.optin_value):
+                return None
+            return Skip("opt-in-tag", f"opt-in mode and no tag {settings.optin_tag}={settings.optin_value}")
+        wanted_tag, wanted_value = settings.optout_tag.lower(), settings.optout_value.lower()
         for tag, value in facts.tags.items():
             if tag.lower() == wanted_tag and value.lower() == wanted_value:
                 return Skip(self.name, f"excluded by tag {tag}={value}")
         return None
+
+
+def _has_tag(facts: ServerFacts, name: str, value: str) -> bool:
+    return any(t.lower() == name.lower() and v.lower() == value.lower() for t, v in facts.tags.items())
 
 
 @register
@@ -121,7 +149,7 @@ class RegionVaultRule(Rule):
     name = "region-vault"
     example = "server in westeurope, vault in westeurope -> protect with that vault's policy"
 
-    def evaluate(self, facts: ServerFacts, context: RuleContext) -> Decision | None:
+    def evaluate(self, facts: ServerFacts, context: RuleContext, route: Route | None) -> Decision | None:
         region = normalize_region(facts.location)
         override = context.settings.target_for(region)
         if override is not None:
@@ -132,9 +160,39 @@ class RegionVaultRule(Rule):
         return Skip(self.name, f"no vault for region {region}")
 
 
+@register
+class TierPolicyRule(Rule):
+    """A tier tag picks a policy (by name) in the vault chosen for the region; unknown tiers keep the default."""
+
+    name = "tier-policy"
+    example = "tag backup-tier=gold and AUTOPROTECT_TIER_POLICIES={'gold': 'pg-gold'} -> policy pg-gold"
+
+    def evaluate(self, facts: ServerFacts, context: RuleContext, route: Route | None) -> Decision | None:
+        if route is None:
+            return None
+        settings = context.settings
+        tier = next((v for t, v in facts.tags.items() if t.lower() == settings.tier_tag.lower()), "")
+        if not tier:
+            return None
+        policy_name = settings.tier_policies.get(tier.lower())
+        if policy_name is None:
+            return Route(route.rule, route.target, f"{route.reason}; tier {tier} has no policy, default kept", tier)
+        vault = route.target.vault
+        policy = VaultChildId(vault.subscription_id, vault.resource_group, vault.vault, policy_name)
+        return Route(
+            self.name, VaultTarget(vault, policy), f"{route.reason}; tier {tier} -> policy {policy_name}", tier
+        )
+
+
 def decide(facts: ServerFacts, context: RuleContext) -> Decision:
+    """Run every rule in order: the first Skip wins; otherwise the last Route standing."""
+    route: Route | None = None
     for rule in RULES:
-        decision = rule.evaluate(facts, context)
-        if decision is not None:
+        decision = rule.evaluate(facts, context, route)
+        if isinstance(decision, Skip):
             return decision
-    raise AssertionError("the region-vault rule always decides")  # pragma: no cover
+        if isinstance(decision, Route):
+            route = decision
+    if route is None:  # pragma: no cover - the region-vault rule always decides
+        raise AssertionError("no rule routed the server")
+    return route

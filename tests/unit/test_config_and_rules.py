@@ -62,7 +62,9 @@ def _facts(**kw: Any) -> ServerFacts:
 
 
 def test_rules_have_names_and_examples():
-    assert [rule.name for rule in RULES] == ["replica", "opt-out-tag", "region-vault"]
+    assert [rule.name for rule in RULES] == [
+        "replica", "excluded-resource-group", "opt-out-tag", "region-vault", "tier-policy",
+    ]  # fmt: skip
     assert all(rule.example and rule.__doc__ for rule in RULES)
 
 
@@ -86,3 +88,44 @@ def test_region_vault_rule_prefers_overrides_and_skips_regions_without_vault():
     assert not isinstance(decide(_facts(), _context(loaded)), Skip)
     skipped = decide(_facts(location="eastus"), _context(loaded))
     assert isinstance(skipped, Skip) and skipped.reason == "no vault for region eastus"
+
+
+def test_excluded_resource_groups_by_pattern():
+    loaded = settings(AUTOPROTECT_EXCLUDED_RESOURCE_GROUPS="rg-sandbox-*, *-tmp")
+    decision = decide(_facts(), _context(loaded))
+    assert not isinstance(decision, Skip)
+    sandbox = ServerFacts(ServerId.parse(GOOD.replace("rg-data", "RG-Sandbox-7")), "westeurope", "Ready", "Primary")
+    skipped = decide(sandbox, _context(loaded))
+    assert isinstance(skipped, Skip) and skipped.rule == "excluded-resource-group"
+    assert "rg-sandbox-*" in skipped.reason
+
+
+def test_opt_in_mode_protects_only_tagged_servers():
+    loaded = settings(AUTOPROTECT_MODE="opt-in")
+    skipped = decide(_facts(), _context(loaded))
+    assert isinstance(skipped, Skip) and skipped.rule == "opt-in-tag"
+    assert not isinstance(decide(_facts(tags={"AutoProtect": "ON"}), _context(loaded)), Skip)
+
+
+def test_tier_tag_picks_the_policy_in_the_chosen_vault():
+    loaded = settings(AUTOPROTECT_TIER_POLICIES='{"Gold": "pg-gold"}')
+    gold = decide(_facts(tags={"backup-tier": "gold"}), _context(loaded))
+    assert not isinstance(gold, Skip)
+    assert gold.rule == "tier-policy" and gold.tier == "gold"
+    assert gold.target.policy.id == VAULT + "/backupPolicies/pg-gold"
+    unknown = decide(_facts(tags={"backup-tier": "platinum"}), _context(loaded))
+    assert not isinstance(unknown, Skip)
+    assert unknown.target.policy.id == POLICY and "no policy" in unknown.reason
+
+
+def test_rule_errors_are_reported_at_start_up():
+    with pytest.raises(ConfigError) as caught:
+        settings(
+            AUTOPROTECT_MODE="sometimes",
+            AUTOPROTECT_TIER_POLICIES='{"gold": "../x"}',
+            AUTOPROTECT_EXCLUDED_RESOURCE_GROUPS="rg/../x",
+            AUTOPROTECT_DRY_RUN="maybe",
+        )
+    text = str(caught.value)
+    for fragment in ("AUTOPROTECT_MODE", "AUTOPROTECT_TIER_POLICIES['gold']", "EXCLUDED_RESOURCE_GROUPS", "DRY_RUN"):
+        assert fragment in text
