@@ -1,0 +1,656 @@
+"""Microsoft.DataProtection: backup vaults, policies, instances, jobs and the service rules for PostgreSQL
+flexible servers.
+
+Rules (each raises the service's error; see docs/EMULATOR.md for which codes are verbatim and which are close
+approximations):
+- synchronous 400 on validate and PUT: request shape, datasource type, policy missing or for another datasource
+  type, server missing, vault in another region, datasource already protected in any vault
+  (`UserErrorDppDatasourceAlreadyProtected`, naming the vault);
+- asynchronous Failed operation (decided when the operation completes): server not Ready, replica server, vault
+  MSI missing the PostgreSQL LTR backup role on the server or Reader on its resource group
+  (`UserErrorMissingRequiredPermissions`, with `additionalInfo[].info`).
+After a create operation Succeeded the instance stays `ConfiguringProtection` for `latency_s.protection_configure`,
+then becomes `ProtectionConfigured`; the first scheduled backup job starts `latency_s.first_backup_after` later.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+from emulator.core import ids
+from emulator.core.clock import Clock
+from emulator.core.errors import ArmError, BadRequest, InvalidRequestContent, ResourceNotFound, user_facing_info
+from emulator.core.operations import Operations
+from emulator.core.store import Record, State
+from emulator.eventgrid import EventBus
+from emulator.providers.authorization.models import CONTRIBUTOR, OWNER, PG_LTR_BACKUP, READER, RoleAssignments
+from emulator.providers.postgresql.models import SERVER_TYPE, Servers
+from emulator.providers.resources.models import ResourceGroups
+
+NS = "Microsoft.DataProtection"
+VAULT_TYPE = f"{NS}/backupVaults"
+POLICY_TYPE = f"{VAULT_TYPE}/backupPolicies"
+INSTANCE_TYPE = f"{VAULT_TYPE}/backupInstances"
+JOB_TYPE = f"{VAULT_TYPE}/backupJobs"
+PG_FLEX = SERVER_TYPE
+SERVER_ROLES = {PG_LTR_BACKUP, OWNER, CONTRIBUTOR}
+RG_ROLES = {READER, OWNER, CONTRIBUTOR}
+READ_ONLY_INSTANCE_FIELDS = (
+    "protectionStatus",
+    "currentProtectionState",
+    "protectionErrorDetails",
+    "provisioningState",
+)
+PERMISSION_ACTION = (
+    "Grant appropriate permissions to perform this operation as mentioned at "
+    "https://aka.ms/UserErrorMissingRequiredPermissions and retry the operation."
+)
+
+
+def vault_id(sub: str, rg: str, name: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{VAULT_TYPE}/{name}"
+
+
+def _loc(value: str) -> str:
+    return value.replace(" ", "").lower()
+
+
+def op_error(code: str, message: str, action: str, *, retryable: bool) -> dict[str, Any]:
+    """A Failed operation's `error` with Data Protection's UserFacingError additional info."""
+    return {
+        "code": code,
+        "message": message,
+        "additionalInfo": [user_facing_info(code, message, action, retryable=retryable)],
+    }
+
+
+class DataProtection:
+    def __init__(
+        self,
+        state: State,
+        clock: Clock,
+        operations: Operations,
+        events: EventBus,
+        rgs: ResourceGroups,
+        servers: Servers,
+        rbac: RoleAssignments,
+        config: dict[str, Any],
+        tenant_id: str,
+    ) -> None:
+        self.state = state
+        self.clock = clock
+        self.ops = operations
+        self.events = events
+        self.rgs = rgs
+        self.servers = servers
+        self.rbac = rbac
+        self.config = config
+        self.tenant_id = tenant_id
+        operations.on_complete("dp.validate", self._validate_done)
+        operations.on_complete("dp.instance_create", self._create_done)
+        operations.on_complete("dp.instance_delete", self._delete_done)
+        operations.on_action("dp.configured", self._configured)
+        operations.on_action("dp.backup_start", self._backup_start)
+        operations.on_action("dp.backup_done", self._backup_done)
+
+    def _latency(self, name: str) -> float:
+        return float(self.config["latency_s"][name])
+
+    # -- vaults ----------------------------------------------------------------------------------------
+    def put_vault(self, sub: str, rg: str, name: str, body: dict[str, Any]) -> tuple[Record, bool]:
+        self.rgs.require(sub, rg)
+        location = body.get("location")
+        if not isinstance(location, str) or not location:
+            raise BadRequest("The 'location' property is required.", code="LocationRequired")
+        props = body.get("properties")
+        if not isinstance(props, dict) or not isinstance(props.get("storageSettings"), list):
+            raise InvalidRequestContent(
+                "The request content was invalid and could not be deserialized: "
+                "'Required property 'storageSettings' not found in JSON.'"
+            )
+        rid = vault_id(sub, rg, name)
+        k = ids.key(rid)
+        identity_type = str((body.get("identity") or {}).get("type", "None"))
+        with self.state.lock:
+            existing = self.state.get("vaults", k)
+            if existing is not None and _loc(existing["location"]) != _loc(location):
+                raise BadRequest(
+                    f"Location '{location}' does not match the vault's location '{existing['location']}'.",
+                    code="LocationNotAvailableForResourceType",
+                )
+            principal = existing.get("principal_id") if existing else None
+            system_assigned = "systemassigned" in identity_type.lower()
+            principal = (principal or str(uuid.uuid4())) if system_assigned else None
+            record: Record = {
+                "id": existing["id"] if existing else rid,
+                "name": existing["name"] if existing else name,
+                "subscription": sub,
+                "resource_group": rg,
+                "location": location,
+                "tags": body.get("tags") or {},
+                "identity_type": identity_type,
+                "principal_id": principal,
+                "properties": {k2: v for k2, v in props.items() if k2 not in ("provisioningState",)},
+                "created": existing["created"] if existing else self.clock.now(),
+            }
+            self.state.put(
+                "vaults",
+                k,
+                record,
+                [("vaults_by_sub", sub.lower()), ("vaults_by_rg", ids.key(ids.rg_id(sub, rg)))],
+            )
+        return record, existing is None
+
+    def vault(self, sub: str, rg: str, name: str) -> Record:
+        record = self.state.get("vaults", ids.key(vault_id(sub, rg, name)))
+        if record is None:
+            self.rgs.require(sub, rg)
+            raise ResourceNotFound(
+                f"The Resource '{VAULT_TYPE}/{name}' under resource group '{rg}' was not found. "
+                "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+            )
+        return record
+
+    def delete_vault(self, sub: str, rg: str, name: str) -> Record | None:
+        """Synchronous delete; a vault that still has backup instances cannot be deleted."""
+        k = ids.key(vault_id(sub, rg, name))
+        record = self.state.get("vaults", k)
+        if record is None:
+            self.rgs.require(sub, rg)
+            return None
+        with self.state.lock:
+            if self.state.count("instances_by_vault", k):
+                raise BadRequest(
+                    "The Backup vault has protected items and cannot be deleted. Stop protection of all backup "
+                    "instances and retry.",
+                    code="UserErrorBackupVaultHasBackupInstances",
+                )
+            for pk in list(self.state.members("policies_by_vault", k)):
+                self.state.delete("policies", pk)
+            for jk in list(self.state.members("jobs_by_vault", k)):
+                self.state.delete("jobs", jk)
+            return self.state.delete("vaults", k)
+
+    def render_vault(self, record: Record) -> dict[str, Any]:
+        identity: dict[str, Any] = {"type": record["identity_type"]}
+        if record["principal_id"]:
+            identity.update({"principalId": record["principal_id"], "tenantId": self.tenant_id})
+        return {
+            "identity": identity,
+            "properties": {
+                **record["properties"],
+                "provisioningState": "Succeeded",
+                "resourceMoveState": "Unknown",
+                "isVaultProtectedByResourceGuard": False,
+                "secureScore": "Adequate",
+                "bcdrSecurityLevel": "Good",
+            },
+            "id": record["id"],
+            "name": record["name"],
+            "type": VAULT_TYPE,
+            "location": record["location"],
+            "tags": record["tags"],
+        }
+
+    def list_vaults(self, index: str, group: str) -> list[Record]:
+        return [r for k in self.state.members(index, group) if (r := self.state.get("vaults", k)) is not None]
+
+    # -- policies --------------------------------------------------------------------------------------
+    def put_policy(self, sub: str, rg: str, vault: str, name: str, body: dict[str, Any]) -> tuple[Record, bool]:
+        v = self.vault(sub, rg, vault)
+        props = body.get("properties")
+        if not isinstance(props, dict) or not props.get("objectType"):
+            raise InvalidRequestContent(
+                "The request content was invalid and could not be deserialized: "
+                "'Required property 'objectType' not found in JSON.'"
+            )
+        if not isinstance(props.get("datasourceTypes"), list) or not props["datasourceTypes"]:
+            raise BadRequest("'datasourceTypes' is required.", code="UserErrorInvalidRequestParameter")
+        if PG_FLEX.lower() in [str(t).lower() for t in props["datasourceTypes"]]:
+            self._check_pg_policy(props)
+        rid = f"{v['id']}/backupPolicies/{name}"
+        k = ids.key(rid)
+        with self.state.lock:
+            existing = self.state.get("policies", k)
+            record: Record = {"id": existing["id"] if existing else rid, "name": name, "properties": props}
+            self.state.put("policies", k, record, [("policies_by_vault", ids.key(v["id"]))])
+        return record, existing is None
+
+    @staticmethod
+    def _check_pg_policy(props: dict[str, Any]) -> None:
+        """PostgreSQL flexible server policies: weekly schedule and vault store only (service constraint)."""
+        for rule in props.get("policyRules") or []:
+            if not isinstance(rule, dict) or rule.get("objectType") != "AzureBackupRule":
+                continue
+            store = (rule.get("dataStore") or {}).get("dataStoreType")
+            intervals = ((rule.get("trigger") or {}).get("schedule") or {}).get("repeatingTimeIntervals") or []
+            if store != "VaultStore" or not intervals or not all(str(i).upper().endswith("/P1W") for i in intervals):
+                raise BadRequest(
+                    f"Backup rule '{rule.get('name')}' is not supported for {PG_FLEX}: only weekly schedules "
+                    "(repeatingTimeIntervals ending in /P1W) on the VaultStore are supported.",
+                    code="UserErrorInvalidPolicyForDatasourceType",
+                )
+
+    def policy(self, sub: str, rg: str, vault: str, name: str) -> Record:
+        v = self.vault(sub, rg, vault)
+        record = self.state.get("policies", ids.key(f"{v['id']}/backupPolicies/{name}"))
+        if record is None:
+            raise ResourceNotFound(
+                f"Backup policy '{name}' was not found in vault '{vault}'.", code="UserErrorBackupPolicyNotFound"
+            )
+        return record
+
+    def delete_policy(self, sub: str, rg: str, vault: str, name: str) -> Record | None:
+        v = self.vault(sub, rg, vault)
+        return self.state.delete("policies", ids.key(f"{v['id']}/backupPolicies/{name}"))
+
+    def list_policies(self, sub: str, rg: str, vault: str) -> list[Record]:
+        v = self.vault(sub, rg, vault)
+        return [
+            r
+            for k in self.state.members("policies_by_vault", ids.key(v["id"]))
+            if (r := self.state.get("policies", k)) is not None
+        ]
+
+    @staticmethod
+    def render_policy(record: Record) -> dict[str, Any]:
+        return {"properties": record["properties"], "id": record["id"], "name": record["name"], "type": POLICY_TYPE}
+
+    # -- rules -----------------------------------------------------------------------------------------
+    def _check(self, v: Record, bi: dict[str, Any], *, own_instance: str | None = None) -> Record:
+        """The synchronous rules shared by validate and PUT; returns the server record."""
+        if bi.get("objectType") != "BackupInstance":
+            raise BadRequest(
+                "The 'objectType' of the backup instance must be 'BackupInstance'.",
+                code="UserErrorInvalidRequestParameter",
+            )
+        ds = bi.get("dataSourceInfo")
+        if not isinstance(ds, dict) or not ds.get("resourceID") or not ds.get("objectType"):
+            raise InvalidRequestContent(
+                "The request content was invalid and could not be deserialized: "
+                "'Required property 'resourceID' (or discriminator 'objectType') not found in JSON. Path "
+                "'dataSourceInfo'.'"
+            )
+        ds_type = str(ds.get("datasourceType", ""))
+        if ds_type.lower() != PG_FLEX.lower():
+            raise BadRequest(
+                f"Datasource type '{ds_type}' is not supported by this emulator.",
+                code="UserErrorDatasourceTypeNotSupported",
+            )
+        policy_id = str((bi.get("policyInfo") or {}).get("policyId", ""))
+        policy = self.state.get("policies", ids.key(policy_id)) if policy_id else None
+        if policy is None or not ids.key(policy_id).startswith(ids.key(v["id"]) + "/"):
+            raise BadRequest(
+                f"Backup policy '{policy_id}' was not found in the vault.", code="UserErrorBackupPolicyNotFound"
+            )
+        types = [str(t).lower() for t in policy["properties"].get("datasourceTypes", [])]
+        if PG_FLEX.lower() not in types:
+            raise BadRequest(
+                f"The backup policy '{policy['name']}' is for datasource types "
+                f"{policy['properties'].get('datasourceTypes')} and cannot protect a '{PG_FLEX}'.",
+                code="UserErrorPolicyDatasourceTypeMismatch",
+            )
+        server = self.servers.find(str(ds["resourceID"]))
+        if server is None:
+            raise BadRequest(f"The datasource '{ds['resourceID']}' was not found.", code="UserErrorDatasourceNotFound")
+        if _loc(server["location"]) != _loc(v["location"]):
+            raise BadRequest(
+                f"The datasource location '{server['location']}' does not match the Backup vault location "
+                f"'{v['location']}'. The vault must be in the same region as the datasource.",
+                code="UserErrorDatasourceAndBackupVaultLocationMismatch",
+            )
+        for k in self.state.members("instances_by_ds", ids.key(server["id"])):
+            if k == own_instance:
+                continue
+            other = self.state.get("instances", k)
+            if other is None:
+                continue
+            vault_of = other["vault_id"]
+            raise BadRequest(
+                f"Datasource is already protected under the Backup vault {vault_of}. "
+                "Stop protection of the datasource in the other vault and retry.",
+                code="UserErrorDppDatasourceAlreadyProtected",
+            )
+        return server
+
+    def _async_rules(self, v: Record, server_key: str) -> dict[str, Any] | None:
+        """Rules decided when the operation completes; returns an operation error or None."""
+        server = self.state.get("servers", server_key)
+        if server is None:
+            return op_error(
+                "UserErrorDatasourceNotFound",
+                "The datasource was not found.",
+                "Check that the server exists and retry.",
+                retryable=False,
+            )
+        if server["properties"].get("replicationRole", "Primary") not in ("Primary", "None"):
+            return op_error(
+                "UserErrorPostgreSQLFlexibleServerReplicaNotSupported",
+                "Backup of a read replica is not supported. Protect the primary server instead.",
+                "Configure protection for the primary server.",
+                retryable=False,
+            )
+        if server["properties"].get("state") != "Ready":
+            return op_error(
+                "UserErrorPostgreSQLFlexibleServerNotReady",
+                f"The server is in state '{server['properties'].get('state')}'; it must be 'Ready'.",
+                "Start the server (or wait until it is Ready) and retry the operation.",
+                retryable=True,
+            )
+        principal = v.get("principal_id")
+        rg = ids.rg_id(server["subscription"], server["resource_group"])
+        if (
+            not principal
+            or not self.rbac.has_role(principal, SERVER_ROLES, server["id"])
+            or not self.rbac.has_role(principal, RG_ROLES, rg)
+        ):
+            return op_error(
+                "UserErrorMissingRequiredPermissions",
+                "Appropriate permissions to perform the operation is missing.",
+                PERMISSION_ACTION,
+                retryable=False,
+            )
+        return None
+
+    # -- validate --------------------------------------------------------------------------------------
+    def validate(
+        self, sub: str, rg: str, vault: str, body: dict[str, Any], ectx: dict[str, Any], fault: dict[str, Any] | None
+    ) -> Record:
+        v = self.vault(sub, rg, vault)
+        bi = body.get("backupInstance")
+        if not isinstance(bi, dict):
+            raise InvalidRequestContent(
+                "The request content was invalid and could not be deserialized: "
+                "'Required property 'backupInstance' not found in JSON. Path '', line 1, position 1.'"
+            )
+        server = self._check(v, bi)
+        return self.ops.create(
+            "dp.validate",
+            self._latency("validate"),
+            provider="dataprotection",
+            subscription=sub,
+            resource_group=rg,
+            vault=vault,
+            location=v["location"],
+            vault_key=ids.key(v["id"]),
+            server_key=ids.key(server["id"]),
+            ectx=ectx,
+            fault=fault,
+        )
+
+    def _validate_done(self, op: Record) -> None:
+        v = self.state.get("vaults", op["vault_key"])
+        error = self._fault_error(op) or (self._async_rules(v, op["server_key"]) if v else None)
+        op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": str(uuid.uuid4())}
+        self.ops.finish(op, "Failed" if error else "Succeeded", error)
+
+    @staticmethod
+    def _fault_error(op: Record) -> dict[str, Any] | None:
+        fault = op.get("fault")
+        if not fault:
+            return None
+        return op_error(fault["code"], fault["message"], "Retry the operation.", retryable=True)
+
+    # -- backup instances ------------------------------------------------------------------------------
+    def instance_key(self, sub: str, rg: str, vault: str, name: str) -> str:
+        return ids.key(f"{vault_id(sub, rg, vault)}/backupInstances/{name}")
+
+    def put_instance(
+        self,
+        sub: str,
+        rg: str,
+        vault: str,
+        name: str,
+        body: dict[str, Any],
+        ectx: dict[str, Any],
+        fault: dict[str, Any] | None,
+    ) -> tuple[Record, Record | None, bool]:
+        """Returns (instance, operation or None when nothing changed, created)."""
+        v = self.vault(sub, rg, vault)
+        bi = body.get("properties")
+        if not isinstance(bi, dict):
+            raise InvalidRequestContent(
+                "The request content was invalid and could not be deserialized: "
+                "'Required property 'properties' not found in JSON. Path '', line 1, position 1.'"
+            )
+        k = ids.key(f"{v['id']}/backupInstances/{name}")
+        with self.state.lock:
+            existing = self.state.get("instances", k)
+            server = self._check(v, bi, own_instance=k)
+            if existing is not None:
+                if ids.key(existing["properties"]["dataSourceInfo"]["resourceID"]) != ids.key(server["id"]):
+                    raise BadRequest(
+                        "The datasource of an existing backup instance cannot be changed.",
+                        code="UserErrorDppDatasourceChangeNotAllowed",
+                    )
+                same_policy = ids.key(str(existing["properties"]["policyInfo"].get("policyId", ""))) == ids.key(
+                    str((bi.get("policyInfo") or {}).get("policyId", ""))
+                )
+                healthy = existing["properties"]["currentProtectionState"] not in (
+                    "ConfiguringProtectionFailed",
+                    "ProtectionError",
+                )
+                # A PUT that changes nothing is a no-op; a new policy re-configures the instance, as in Azure.
+                if healthy and same_policy:
+                    return existing, None, False
+            props = {key: val for key, val in bi.items() if key not in READ_ONLY_INSTANCE_FIELDS}
+            props["friendlyName"] = props.get("friendlyName") or name
+            props["policyInfo"] = {**props["policyInfo"], "policyVersion": "1.0"}
+            props.update(
+                {
+                    "provisioningState": "Provisioning",
+                    "currentProtectionState": "ConfiguringProtection",
+                    "protectionStatus": {"status": "ConfiguringProtection"},
+                }
+            )
+            record: Record = {
+                "id": existing["id"] if existing else f"{v['id']}/backupInstances/{name}",
+                "name": name,
+                "vault_id": v["id"],
+                "location": v["location"],
+                "tags": body.get("tags") or {},
+                "properties": props,
+                "created": self.clock.now(),
+            }
+            self.state.put(
+                "instances",
+                k,
+                record,
+                [("instances_by_vault", ids.key(v["id"])), ("instances_by_ds", ids.key(server["id"]))],
+            )
+            op = self.ops.create(
+                "dp.instance_create",
+                self._latency("instance_create"),
+                provider="dataprotection",
+                subscription=sub,
+                resource_group=rg,
+                vault=vault,
+                location=v["location"],
+                vault_key=ids.key(v["id"]),
+                server_key=ids.key(server["id"]),
+                instance_key=k,
+                ectx=ectx,
+                fault=fault,
+            )
+        return record, op, existing is None
+
+    def _create_done(self, op: Record) -> None:
+        record = self.state.get("instances", op["instance_key"])
+        v = self.state.get("vaults", op["vault_key"])
+        if record is None or v is None:
+            self.ops.finish(op, "Canceled")
+            return
+        error = self._fault_error(op) or self._async_rules(v, op["server_key"])
+        op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": str(uuid.uuid4())}
+        with self.state.lock:
+            props = record["properties"]
+            if error:
+                user_error = error["additionalInfo"][0]["info"]
+                props.update(
+                    {
+                        "provisioningState": "Failed",
+                        "currentProtectionState": "ConfiguringProtectionFailed",
+                        "protectionStatus": {"status": "ConfiguringProtectionFailed", "errorDetails": user_error},
+                        "protectionErrorDetails": user_error,
+                    }
+                )
+            else:
+                props.update({"provisioningState": "Succeeded"})
+                props.pop("protectionErrorDetails", None)
+                self.state.schedule(
+                    self.clock.due(self._latency("protection_configure")), "dp.configured", op["instance_key"]
+                )
+            self.state.touch()
+        self.ops.finish(op, "Failed" if error else "Succeeded", error)
+        if not error:
+            self.events.emit("ResourceWriteSuccess", record["id"], f"{INSTANCE_TYPE}/write", op.get("ectx") or {})
+
+    def _configured(self, key: str) -> None:
+        record = self.state.get("instances", key)
+        if record is None or record["properties"]["currentProtectionState"] != "ConfiguringProtection":
+            return
+        with self.state.lock:
+            record["properties"]["currentProtectionState"] = "ProtectionConfigured"
+            record["properties"]["protectionStatus"] = {"status": "ProtectionConfigured"}
+            self.state.touch()
+            job_id = str(uuid.uuid4())
+            start = self.clock.due(self._latency("first_backup_after"))
+            job: Record = {
+                "id": f"{record['vault_id']}/backupJobs/{job_id}",
+                "name": job_id,
+                "instance_key": key,
+                "status": "NotStarted",
+                "start": start,
+                "end": None,
+            }
+            self.state.put("jobs", ids.key(job["id"]), job, [("jobs_by_vault", ids.key(record["vault_id"]))])
+            self.state.schedule(start, "dp.backup_start", ids.key(job["id"]))
+
+    def _backup_start(self, job_key: str) -> None:
+        job = self.state.get("jobs", job_key)
+        if job is None:
+            return
+        with self.state.lock:
+            job["status"] = "InProgress"
+            job["start"] = self.clock.now()
+            self.state.touch()
+            self.state.schedule(self.clock.due(self._latency("backup_job_duration")), "dp.backup_done", job_key)
+
+    def _backup_done(self, job_key: str) -> None:
+        job = self.state.get("jobs", job_key)
+        if job is None:
+            return
+        with self.state.lock:
+            job["status"] = "Completed"
+            job["end"] = self.clock.now()
+            self.state.touch()
+
+    def instance(self, sub: str, rg: str, vault: str, name: str) -> Record:
+        self.vault(sub, rg, vault)
+        record = self.state.get("instances", self.instance_key(sub, rg, vault, name))
+        if record is None:
+            raise ResourceNotFound(
+                f"The Resource '{INSTANCE_TYPE}/{name}' under resource group '{rg}' was not found.",
+            )
+        return record
+
+    def delete_instance(self, sub: str, rg: str, vault: str, name: str, ectx: dict[str, Any]) -> Record | None:
+        v = self.vault(sub, rg, vault)
+        k = self.instance_key(sub, rg, vault, name)
+        record = self.state.get("instances", k)
+        if record is None:
+            return None
+        with self.state.lock:
+            record["properties"]["currentProtectionState"] = "SoftDeleting"
+            record["properties"]["protectionStatus"] = {"status": "SoftDeleting"}
+            record["properties"]["provisioningState"] = "Deleting"
+            return self.ops.create(
+                "dp.instance_delete",
+                self._latency("instance_delete"),
+                provider="dataprotection",
+                subscription=sub,
+                resource_group=rg,
+                vault=vault,
+                location=v["location"],
+                vault_key=ids.key(v["id"]),
+                instance_key=k,
+                ectx=ectx,
+            )
+
+    def _delete_done(self, op: Record) -> None:
+        record = self.state.delete("instances", op["instance_key"])
+        op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": str(uuid.uuid4())}
+        self.ops.finish(op, "Succeeded")
+        if record is not None:
+            self.events.emit("ResourceDeleteSuccess", record["id"], f"{INSTANCE_TYPE}/delete", op.get("ectx") or {})
+
+    def list_instances(self, vault_key: str, start: int, size: int) -> tuple[list[Record], int]:
+        keys = self.state.members("instances_by_vault", vault_key)
+        out = [r for k in itertools.islice(keys, start, start + size) if (r := self.state.get("instances", k))]
+        return out, self.state.count("instances_by_vault", vault_key)
+
+    def instances_for_datasource(self, resource_id: str) -> list[Record]:
+        return [
+            r
+            for k in self.state.members("instances_by_ds", ids.key(resource_id))
+            if (r := self.state.get("instances", k)) is not None
+        ]
+
+    @staticmethod
+    def render_instance(record: Record) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "properties": record["properties"],
+            "id": record["id"],
+            "name": record["name"],
+            "type": INSTANCE_TYPE,
+        }
+        if record.get("tags"):
+            out["tags"] = record["tags"]
+        return out
+
+    # -- jobs ------------------------------------------------------------------------------------------
+    def list_jobs(self, sub: str, rg: str, vault: str) -> list[Record]:
+        v = self.vault(sub, rg, vault)
+        return [r for k in self.state.members("jobs_by_vault", ids.key(v["id"])) if (r := self.state.get("jobs", k))]
+
+    def job(self, sub: str, rg: str, vault: str, job_id: str) -> Record:
+        v = self.vault(sub, rg, vault)
+        record = self.state.get("jobs", ids.key(f"{v['id']}/backupJobs/{job_id}"))
+        if record is None:
+            raise ArmError(f"Job '{job_id}' was not found.", code="UserErrorJobNotFound", status=404)
+        return record
+
+    def render_job(self, job: Record) -> dict[str, Any]:
+        instance = self.state.get("instances", job["instance_key"]) or {}
+        props = instance.get("properties", {})
+        ds = props.get("dataSourceInfo", {})
+        vault_parts = ids.parts(job["id"].rsplit("/backupJobs/", 1)[0])
+        server_parts = ids.parts(str(ds.get("resourceID", "")))
+        body: dict[str, Any] = {
+            "activityID": job["name"],
+            "backupInstanceFriendlyName": props.get("friendlyName", ""),
+            "backupInstanceId": instance.get("id", ""),
+            "dataSourceId": ds.get("resourceID", ""),
+            "dataSourceLocation": ds.get("resourceLocation", instance.get("location", "")),
+            "dataSourceName": ds.get("resourceName", server_parts.get("name", "")),
+            "dataSourceType": ds.get("datasourceType", PG_FLEX),
+            "isUserTriggered": False,
+            "operation": "Backup",
+            "operationCategory": "Backup",
+            "progressEnabled": False,
+            "sourceResourceGroup": server_parts.get("resource_group", ""),
+            "sourceSubscriptionID": server_parts.get("subscription", ""),
+            "startTime": self.clock.iso(job["start"]),
+            "status": job["status"],
+            "subscriptionId": vault_parts.get("subscription", ""),
+            "supportedActions": [""],
+            "vaultName": vault_parts.get("name", ""),
+            "policyName": str(props.get("policyInfo", {}).get("policyId", "")).rsplit("/", 1)[-1],
+            "dataSourceSetName": ds.get("resourceName", ""),
+        }
+        if job["end"]:
+            body["endTime"] = self.clock.iso(job["end"])
+            body["duration"] = f"PT{max(0, int(job['end'] - job['start']))}S"
+        return {"properties": body, "id": job["id"], "name": job["name"], "type": JOB_TYPE}

@@ -1,0 +1,43 @@
+"""HTTP for resource groups: parse, call the model, serialize, emit the ARM event."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from emulator.context import Ctx
+from emulator.core.http import empty, json_response, read_json
+from emulator.hub import Hub
+from emulator.providers.resources.models import ResourceGroups
+
+WRITE = "Microsoft.Resources/subscriptions/resourceGroups/write"
+DELETE = "Microsoft.Resources/subscriptions/resourceGroups/delete"
+
+
+class ResourceGroupHandlers:
+    def __init__(self, hub: Hub, model: ResourceGroups) -> None:
+        self.hub = hub
+        self.model = model
+
+    async def put(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        body = await read_json(request)
+        record, created = self.model.create_or_update(ctx.params["sub"], ctx.params["rg"], body)
+        self.hub.events.emit("ResourceWriteSuccess", record["id"], WRITE, ctx.event_context())
+        return json_response(self.model.render(record), 201 if created else 200)
+
+    async def get(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        return json_response(self.model.render(self.model.get(ctx.params["sub"], ctx.params["rg"])))
+
+    async def head(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        try:
+            self.model.get(ctx.params["sub"], ctx.params["rg"])
+        except Exception:
+            return empty(404)
+        return empty(204)
+
+    async def delete(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        record = self.model.delete(ctx.params["sub"], ctx.params["rg"])
+        self.hub.events.emit("ResourceDeleteSuccess", record["id"], DELETE, ctx.event_context())
+        return empty(200)
+
+    async def list(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        return json_response({"value": [self.model.render(r) for r in self.model.list(ctx.params["sub"])]})
