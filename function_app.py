@@ -6,9 +6,10 @@ would make every function vanish. Heavy modules load on the first invocation (se
 
 import azure.functions as func
 
-from functions import events, jobs, poller
+from functions import events, jobs, poller, sweeper
 
 app = func.FunctionApp()
 app.register_functions(events.bp)
 app.register_functions(jobs.bp)
 app.register_functions(poller.bp)
+app.register_functions(sweeper.bp)

@@ -153,6 +153,12 @@ class Estate:
             self.wait(response)
         return server_id
 
+    def tag(self, resource_id: str, tags: dict[str, str], api: str = PG_API) -> None:
+        response = self.arm.request("PATCH", self.arm.url_for(resource_id, api), body={"tags": tags})
+        if response.status not in (200, 202):
+            raise EstateError(f"PATCH {resource_id}: HTTP {response.status} {response.body}")
+        self.wait(response)
+
     def delete(self, resource_id: str, api: str) -> None:
         response = self.arm.delete(self.arm.url_for(resource_id, api))
         if response.status not in (200, 202, 204):

@@ -60,12 +60,14 @@ class Child:
     process: subprocess.Popen[bytes]
     log_path: Path
     info: dict[str, Any] = field(default_factory=dict)
+    stop_timeout: float = 10.0
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Terminate the whole process group, escalating to SIGKILL if it does not exit in time."""
+        timeout = self.stop_timeout if timeout is None else timeout
         if not self.alive():
             return
         with contextlib.suppress(ProcessLookupError):
@@ -75,7 +77,7 @@ class Child:
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=timeout)
+            self.process.wait(timeout=10)
 
     def kill(self) -> None:
         """SIGKILL, as a crashed host would die (used by chaos runs)."""
@@ -148,6 +150,8 @@ def start_azurite(
         data_dir.mkdir(parents=True, exist_ok=True)
         argv += ["--location", str(data_dir)]
     child = _spawn("azurite", argv, log_dir)
+    # In memory there is nothing to flush, and Azurite lingers ~10 s after closing once a queue was used.
+    child.stop_timeout = 10.0 if data_dir is not None else 1.0
     child.info = {"ports": ports, "connection_string": ports.connection_string}
     try:
         wait_until(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from shared.arm.client import ArmClient, ArmResponse
@@ -58,20 +59,33 @@ class BackupApi:
     def instances_protecting(self, server: ServerId) -> list[dict[str, Any]]:
         """Backup instances for this server in any vault (the extension-routing list on the server)."""
         path = f"{server.id}/providers/Microsoft.DataProtection/backupInstances"
-        url: str | None = self._arm.url_for(path, self._dp)
-        found: list[dict[str, Any]] = []
-        for _ in range(_MAX_PAGES):
-            if url is None:
-                break
-            response = self._arm.get(url)
-            if response.status == 404:
-                return found
+        return list(self.paged(self._arm.url_for(path, self._dp), missing_ok=True))
+
+    def list_servers(self, subscription_id: str) -> Iterator[dict[str, Any]]:
+        """Every flexible server of a subscription, page by page (ARM pages with nextLink)."""
+        path = f"/subscriptions/{subscription_id}/providers/{SERVER_RESOURCE_TYPE}"
+        return self.paged(self._arm.url_for(path, self._pg), max_pages=10_000)
+
+    def list_instances(self, vault: VaultChildId) -> Iterator[dict[str, Any]]:
+        return self.paged(self._arm.url_for(f"{vault.vault_id}/backupInstances", self._dp), max_pages=10_000)
+
+    def paged(self, url: str, *, missing_ok: bool = False, max_pages: int = _MAX_PAGES) -> Iterator[dict[str, Any]]:
+        """Items of an ARM list, following nextLink only while it stays on the ARM origin."""
+        next_url: str | None = url
+        for _ in range(max_pages):
+            if next_url is None:
+                return
+            response = self._arm.get(next_url)
+            if response.status == 404 and missing_ok:
+                return
             if response.status != 200 or not isinstance(response.body, dict):
                 raise self._arm.error_of(response)
-            found += [item for item in response.body.get("value") or [] if isinstance(item, dict)]
-            next_link = response.body.get("nextLink")
-            url = self._arm.check_url(next_link) if isinstance(next_link, str) and next_link else None
-        return found
+            yield from (item for item in response.body.get("value") or [] if isinstance(item, dict))
+            link = response.body.get("nextLink")
+            next_url = self._arm.check_url(link) if isinstance(link, str) and link else None
+
+    def delete_instance(self, vault: VaultChildId, instance_name: str) -> ArmResponse:
+        return self._arm.delete(self.instance_url(vault, instance_name))
 
     def validate(self, facts: ServerFacts, target: VaultTarget) -> ArmResponse:
         url = self._arm.url_for(f"{target.vault.vault_id}/validateForBackup", self._dp)

@@ -72,6 +72,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("AUTOPROTECT_JOBS_QUEUE", "autoprotect-jobs", "Storage queue of protection jobs"),
     SettingSpec("AUTOPROTECT_LEDGER_TABLE", "autoprotect", "Storage table holding one record per server"),
     SettingSpec("AUTOPROTECT_POLL_SCHEDULE", "*/30 * * * * *", "NCRONTAB schedule of the operation poller"),
+    SettingSpec("AUTOPROTECT_SWEEP_SCHEDULE", "0 0 * * * *", "NCRONTAB schedule of the reconcile sweep (hourly)"),
+    SettingSpec(
+        "AUTOPROTECT_AUTO_GRANT",
+        "false",
+        "true: give each vault's identity the two roles it needs on a server before validating",
+    ),
     SettingSpec("AUTOPROTECT_ARM_ENDPOINT", "https://management.azure.com", "ARM origin (sovereign clouds differ)"),
     SettingSpec("AUTOPROTECT_ARM_SCOPE", "", "Token scope for ARM; empty means '{ARM endpoint}/.default'"),
     SettingSpec("AUTOPROTECT_MANAGED_IDENTITY_CLIENT_ID", "", "Client ID of a user-assigned identity; empty: default"),
@@ -126,6 +132,8 @@ class Settings:
     tier_tag: str
     tier_policies: Mapping[str, str]
     dry_run: bool
+    sweep_schedule: str
+    auto_grant: bool
     jobs_queue: str
     ledger_table: str
     poll_schedule: str
@@ -160,6 +168,8 @@ class Settings:
             tier_tag=reader.text("AUTOPROTECT_TIER_TAG", max_length=512),
             tier_policies=reader.tier_policies("AUTOPROTECT_TIER_POLICIES"),
             dry_run=reader.choice("AUTOPROTECT_DRY_RUN", ("true", "false")) == "true",
+            sweep_schedule=reader.text("AUTOPROTECT_SWEEP_SCHEDULE", max_length=100),
+            auto_grant=reader.choice("AUTOPROTECT_AUTO_GRANT", ("true", "false")) == "true",
             jobs_queue=reader.name("AUTOPROTECT_JOBS_QUEUE", _queue_name_ok, "3-63 lower-case letters/digits/-"),
             ledger_table=reader.name("AUTOPROTECT_LEDGER_TABLE", _table_name_ok, "3-63 letters/digits, letter first"),
             poll_schedule=reader.text("AUTOPROTECT_POLL_SCHEDULE", max_length=100),
@@ -190,6 +200,14 @@ class Settings:
         if self.subscriptions and subscription_id.lower() not in self.subscriptions:
             return f"subscription {subscription_id} is not in AUTOPROTECT_SUBSCRIPTIONS"
         return None
+
+    def targets(self) -> list[VaultTarget]:
+        """Every configured vault and policy, the default first."""
+        return [self.default_target, *self.region_targets.values()]
+
+    def subscriptions_in_scope(self) -> list[str]:
+        """The allow-list, or else the default vault's subscription (the sweep must know where to look)."""
+        return sorted(self.subscriptions) or [self.default_target.vault.subscription_id]
 
     @property
     def scope(self) -> str:

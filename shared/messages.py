@@ -23,12 +23,14 @@ MAX_REASON_LENGTH = 500
 
 class JobKind(StrEnum):
     PROTECT = "protect"
+    UNPROTECT = "unprotect"
 
 
 class Source(StrEnum):
     EVENT = "event"
     MANUAL = "manual"
     POLLER = "poller"
+    SWEEP = "sweep"
     EXTERNAL = "external"
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from shared.arm.errors import ArmError, ArmUnavailable, ForeignOriginError
 from shared.arm.lro import Outcome, PollMode, classify, polling_target
 from shared.backup import BackupApi, already_protected_in
+from shared.bodies import dig
 from shared.config import Settings, VaultTarget
 from shared.events import Ignored, ResourceEvent, interpret
 from shared.ids import ServerId, VaultChildId, vault_of
@@ -189,7 +190,7 @@ class Protector:
             return self._finish(current, State.PROTECTED_ELSEWHERE, f"already protected in vault {', '.join(vaults)}")
         instance = ours[0]
         record.instance_name = str(instance.get("name") or record.server.backup_instance_name())
-        current_policy = str(_dig(instance, "properties", "policyInfo", "policyId") or "")
+        current_policy = str(dig(instance, "properties", "policyInfo", "policyId") or "")
         if current_policy and current_policy.lower() != target.policy.key and not self.settings.dry_run:
             # The tier (or the routing) now asks for another policy: re-point the same instance.
             record.move(
@@ -439,12 +440,3 @@ class Protector:
 def _transient(error: ArmError) -> bool:
     """Failures worth a bounded retry: the service marked them retryable, or reported an internal error."""
     return error.is_retryable is True or "internalerror" in error.code.lower() or error.code in ("HTTP500", "HTTP503")
-
-
-def _dig(value: Any, *keys: str) -> Any:
-    """A nested field of an untrusted JSON body, or None when any level is missing or not an object."""
-    for key in keys:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value

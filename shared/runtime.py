@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
 
     from shared.protect import Protector
+    from shared.sweep import Sweeper
 
 logger = logging.getLogger("autoprotect")
 
@@ -96,6 +97,14 @@ def build_protector(settings: Settings, environ: Mapping[str, str] | None = None
     queue.ensure_queue()
     ledger.ensure_table()
     return Protector(settings, BackupApi(arm, settings), ledger, queue)
+
+
+def sweeper() -> Sweeper:
+    """The reconcile sweep, sharing the process-wide ARM client, ledger and queue."""
+    from shared.sweep import Sweeper
+
+    service = protector()
+    return Sweeper(service.settings, service.api, service.ledger, service.intake)
 
 
 def protector() -> Protector:

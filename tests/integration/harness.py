@@ -119,6 +119,9 @@ class Harness:
     def tick(self) -> None:
         self._invoke("poll_operations", TimerRequest(past_due=False))
 
+    def sweep(self) -> None:
+        self._invoke("reconcile", TimerRequest(past_due=False))
+
     def record(self, server_id: str) -> ServerRecord | None:
         from shared.ids import ServerId
 

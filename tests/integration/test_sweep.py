@@ -1,0 +1,73 @@
+"""The reconcile sweep against the emulator: missed servers, deleted instances, tier changes, vanished servers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from scripts.estate import DP_API, PG_API
+from shared.ledger import State
+
+from .conftest import Stack
+from .harness import write_event
+
+pytestmark = pytest.mark.integration
+
+
+def _server(stack: Stack, **kw) -> str:
+    return stack.estate.server(stack.new_group(), f"sw-{uuid.uuid4().hex[:8]}", wait=True, **kw)
+
+
+def test_a_server_without_any_event_is_found_and_protected(stack: Stack):
+    server = _server(stack)
+    assert stack.harness.record(server) is None
+    stack.harness.sweep()
+    first = stack.harness.record(server)
+    assert first is not None and "missed event or pre-existing" in first.transitions.get("Queued", "") + first.reason
+    assert stack.harness.settle(server).state == State.PROTECTED
+
+
+def test_a_deleted_instance_is_repaired(stack: Stack):
+    server = _server(stack)
+    stack.harness.deliver(write_event(server))
+    assert stack.harness.settle(server).state == State.PROTECTED
+    (instance,) = stack.instances_for(server)
+    stack.estate.delete(instance["id"], DP_API)
+    assert stack.instances_for(server) == []
+    stack.harness.sweep()
+    record = stack.harness.record(server)
+    assert record is not None and record.state == State.QUEUED
+    assert record.reason.startswith("backup instance missing")
+    assert stack.harness.settle(server).state == State.PROTECTED
+    assert len(stack.instances_for(server)) == 1
+
+
+def test_a_tier_change_re_points_the_instance(clean_faults: Stack):
+    stack = clean_faults
+    gold = stack.estate.policy(stack.vault_id, "pg-gold")
+    server = _server(stack)
+    stack.harness.deliver(write_event(server))
+    assert stack.harness.settle(server).state == State.PROTECTED
+    stack.configure(AUTOPROTECT_TIER_POLICIES=json.dumps({"gold": "pg-gold"}))
+    stack.estate.tag(server, {"backup-tier": "gold"})
+    stack.harness.sweep()
+    record = stack.harness.settle(server)
+    assert record.state == State.PROTECTED
+    assert record.policy_id.lower() == gold.lower()
+    assert record.tier == "gold"
+    (instance,) = stack.instances_for(server)
+    assert instance["properties"]["policyInfo"]["policyId"].lower() == gold.lower()
+
+
+def test_a_vanished_server_becomes_gone_and_keeps_its_backups(stack: Stack):
+    server = _server(stack)
+    stack.harness.deliver(write_event(server))
+    assert stack.harness.settle(server).state == State.PROTECTED
+    stack.estate.delete(server, PG_API)
+    stack.harness.sweep()
+    record = stack.harness.record(server)
+    assert record is not None
+    assert (record.state, record.reason) == (State.GONE, "server no longer exists (found by the sweep)")
+    assert len(stack.instances_for(server)) == 1  # backups exist for exactly this day
