@@ -11,11 +11,14 @@ SWEEP ?= 0
 ## setup: create .venv, install Python and npm (Azurite) dependencies; quick when nothing changed
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml tests/infra/requirements-iac.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# checkov pins packaging<24, which pytest 9 refuses: it gets a venv of its own.
+	@test -x $(VENV)/iac/bin/python || $(PYTHON) -m venv $(VENV)/iac
+	$(VENV)/iac/bin/python -m pip install --quiet --disable-pip-version-check -r tests/infra/requirements-iac.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from shared.config import SETTINGS
 from shared.ids import InvalidResourceId, ServerId
@@ -115,6 +116,34 @@ def status_row(record: ServerRecord) -> dict[str, Any]:
     }
 
 
+@app.command()
+def report(
+    fmt: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
+    output: Annotated[str, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = "",
+    queue: QueueName = _DEFAULTS["AUTOPROTECT_JOBS_QUEUE"],
+    table: TableName = _DEFAULTS["AUTOPROTECT_LEDGER_TABLE"],
+) -> None:
+    """Coverage by subscription, region and tier; unprotected servers; failures; time to protection."""
+    from datetime import UTC, datetime
+
+    from shared.report import FORMATS, build_report, render
+
+    if fmt not in FORMATS:
+        console.print(f"[red]unknown format {fmt!r}[/red]; choose one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    _, ledger = _connect(queue, table)
+    rendered = render(build_report(ledger.all(), datetime.now(UTC)), fmt)
+    if isinstance(rendered, str):
+        if output:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(rendered)
+            console.print(f"report written to {output}")
+        else:
+            typer.echo(rendered)
+    else:
+        console.print(rendered)
+
+
 def status_table(records: list[ServerRecord]) -> Table:
     table = Table(title=f"autoprotect ledger ({len(records)} servers)", show_lines=False)
     for column in ("server", "state", "reason", "vault", "last error / recommended action", "changed"):
@@ -122,7 +151,7 @@ def status_table(records: list[ServerRecord]) -> Table:
     for record in records:
         server = record.server
         error = f"{record.error_code}: {record.error_action or record.error_message}" if record.error_code else ""
-        table.add_row(
+        cells = (
             f"{server.resource_group}/{server.name}",
             record.state.value,
             record.reason,
@@ -130,6 +159,7 @@ def status_table(records: list[ServerRecord]) -> Table:
             error,
             record.state_changed_at[:19].replace("T", " "),
         )
+        table.add_row(*(Text(cell) for cell in cells))  # ledger text is data, never rich markup
     return table
 
 

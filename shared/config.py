@@ -78,6 +78,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "false",
         "true: give each vault's identity the two roles it needs on a server before validating",
     ),
+    SettingSpec(
+        "AUTOPROTECT_NOTIFY_WEBHOOK_URL",
+        "",
+        "https webhook told once per incident (NeedsAttention, broken protection); empty: no notifications",
+    ),
+    SettingSpec("AUTOPROTECT_NOTIFY_FORMAT", "json", "Notification payload: json, teams or slack"),
     SettingSpec("AUTOPROTECT_ARM_ENDPOINT", "https://management.azure.com", "ARM origin (sovereign clouds differ)"),
     SettingSpec("AUTOPROTECT_ARM_SCOPE", "", "Token scope for ARM; empty means '{ARM endpoint}/.default'"),
     SettingSpec("AUTOPROTECT_MANAGED_IDENTITY_CLIENT_ID", "", "Client ID of a user-assigned identity; empty: default"),
@@ -134,6 +140,8 @@ class Settings:
     dry_run: bool
     sweep_schedule: str
     auto_grant: bool
+    notify_webhook_url: str
+    notify_format: str
     jobs_queue: str
     ledger_table: str
     poll_schedule: str
@@ -170,6 +178,8 @@ class Settings:
             dry_run=reader.choice("AUTOPROTECT_DRY_RUN", ("true", "false")) == "true",
             sweep_schedule=reader.text("AUTOPROTECT_SWEEP_SCHEDULE", max_length=100),
             auto_grant=reader.choice("AUTOPROTECT_AUTO_GRANT", ("true", "false")) == "true",
+            notify_webhook_url=reader.webhook("AUTOPROTECT_NOTIFY_WEBHOOK_URL"),
+            notify_format=reader.choice("AUTOPROTECT_NOTIFY_FORMAT", ("json", "teams", "slack")),
             jobs_queue=reader.name("AUTOPROTECT_JOBS_QUEUE", _queue_name_ok, "3-63 lower-case letters/digits/-"),
             ledger_table=reader.name("AUTOPROTECT_LEDGER_TABLE", _table_name_ok, "3-63 letters/digits, letter first"),
             poll_schedule=reader.text("AUTOPROTECT_POLL_SCHEDULE", max_length=100),
@@ -270,6 +280,15 @@ class _Reader:
         head = value.removesuffix("-preview")
         if len(head) != 10 or not head.replace("-", "").isdigit():
             self.errors.append(f"{name}={value!r} must look like 2026-06-01")
+        return value
+
+    def webhook(self, name: str) -> str:
+        from shared.notify import check_webhook_url
+
+        value = self.raw(name) or ""
+        problem = check_webhook_url(value) if value else None
+        if problem:
+            self.errors.append(f"{name}: {problem}")  # the URL itself is a secret: never echoed
         return value
 
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:

@@ -13,6 +13,7 @@ from shared.ids import ServerId
 from shared.jobqueue import JobQueue
 from shared.ledger import ConcurrentUpdate, Ledger, ServerRecord, State, format_time, parse_time
 from shared.messages import JobKind, JobMessage, Source
+from shared.notify import Incident, Notifier, pending_incident
 
 # Final states a fresh write event re-opens: a tag change may opt a server back in; a re-created server is new.
 # A dry-run plan is re-made on the next write too, so turning DRY_RUN off takes effect server by server.
@@ -25,10 +26,17 @@ def utcnow() -> datetime:
 
 class Intake:
     def __init__(
-        self, ledger: Ledger, queue: JobQueue, *, watchdog_s: float, clock: Callable[[], datetime] = utcnow
+        self,
+        ledger: Ledger,
+        queue: JobQueue,
+        *,
+        watchdog_s: float,
+        clock: Callable[[], datetime] = utcnow,
+        notifier: Notifier | None = None,
     ) -> None:
         self.ledger = ledger
         self.queue = queue
+        self.notifier = notifier
         self._watchdog = timedelta(seconds=watchdog_s)
         self._now = clock
 
@@ -64,8 +72,13 @@ class Intake:
             if source is Source.EVENT and _older(event_time, record.state_changed_at):
                 return f"stale event for a server decided later ({record.state.value})"
             self.ledger.mark_due(server, now + self._watchdog)
+            previous = record.state
             record.move(State.QUEUED, now, reason=reason or f"re-queued by {source.value}")
             record.clear_error()
+            if source is Source.SWEEP and previous == State.PROTECTED:
+                # Protection broke behind our back (an instance deleted or stopped): an incident worth telling.
+                record.set_error("ProtectionBroken", reason, "autoprotect is re-protecting the server; find out why")
+            incident = claim_incident(record, previous) if self.notifier else None
             record.requeues = 0
             record.next_check_at = format_time(now + self._watchdog)
             try:
@@ -73,6 +86,8 @@ class Intake:
             except ConcurrentUpdate:
                 continue
             self.queue.send(message)
+            if incident is not None and self.notifier is not None:
+                self.notifier.send(incident)
             return "re-queued"
         return "gave up after repeated concurrent updates"
 
@@ -96,3 +111,11 @@ def _older(event_time: str, decided_at: str) -> bool:
     if happened.tzinfo is None:
         happened = happened.replace(tzinfo=UTC)
     return happened < decided
+
+
+def claim_incident(record: ServerRecord, previous: State | None) -> Incident | None:
+    """The incident this transition starts, marked on the record so it is sent once (the save is the claim)."""
+    incident = pending_incident(record, previous, record.notified_incident)
+    if incident is not None:
+        record.notified_incident = incident.key
+    return incident

@@ -92,6 +92,7 @@ class ServerRecord:
     first_seen_at: str = ""
     protected_at: str = ""
     state_changed_at: str = ""
+    notified_incident: str = ""
     transitions: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -26,7 +26,7 @@ from shared.bodies import dig
 from shared.config import Settings, VaultTarget
 from shared.events import Ignored, ResourceEvent, interpret
 from shared.ids import ServerId, VaultChildId, vault_of
-from shared.intake import Intake, utcnow
+from shared.intake import Intake, claim_incident, utcnow
 from shared.jobqueue import JobQueue
 from shared.ledger import (
     FINAL_STATES,
@@ -41,6 +41,7 @@ from shared.ledger import (
     parse_time,
 )
 from shared.messages import JobKind, JobMessage, Source
+from shared.notify import Notifier
 from shared.rules import Route, RuleContext, ServerFacts, Skip, decide
 
 logger = logging.getLogger("autoprotect")
@@ -70,6 +71,7 @@ class Protector:
         queue: JobQueue,
         *,
         clock: Callable[[], datetime] = utcnow,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
         self.api = api
@@ -77,7 +79,7 @@ class Protector:
         self.queue = queue
         self._now = clock
         self._rules = RuleContext(settings, api.vault_location)
-        self.intake = Intake(ledger, queue, watchdog_s=settings.watchdog_s, clock=clock)
+        self.intake = Intake(ledger, queue, watchdog_s=settings.watchdog_s, clock=clock, notifier=notifier)
 
     # -- Event Grid and manual submission ---------------------------------------------------------------------
 
@@ -415,14 +417,18 @@ class Protector:
         self, current: Versioned, state: State, reason: str, *, rule: str = "", error: ArmError | None = None
     ) -> str:
         record = current.record
+        previous = record.state
         record.move(state, self._now(), reason=reason, rule=rule)
         if error is not None:
             record.set_error(error.code, error.message, error.recommended_action)
         elif state in (State.PROTECTED, State.SKIPPED, State.GONE):
             record.clear_error()
+        incident = claim_incident(record, previous) if self.intake.notifier else None
         # The due marker is left for the poller, which removes it with an ETag check (no race with a requeue).
         self.ledger.replace(record, current.etag)
         logger.info("%s -> %s: %s", record.server_id, state.value, reason)
+        if incident is not None and self.intake.notifier is not None:
+            self.intake.notifier.send(incident)  # after the save: the instance that lost the race never sends
         return state.value
 
     def _save(self, current: Versioned) -> str:

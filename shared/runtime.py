@@ -96,7 +96,12 @@ def build_protector(settings: Settings, environ: Mapping[str, str] | None = None
     ledger = Ledger(table_client)
     queue.ensure_queue()
     ledger.ensure_table()
-    return Protector(settings, BackupApi(arm, settings), ledger, queue)
+    notifier = None
+    if settings.notify_webhook_url:
+        from shared.notify import Notifier
+
+        notifier = Notifier(settings.notify_webhook_url, settings.notify_format)
+    return Protector(settings, BackupApi(arm, settings), ledger, queue, notifier=notifier)
 
 
 def sweeper() -> Sweeper:

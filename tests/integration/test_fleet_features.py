@@ -1,0 +1,89 @@
+"""Fleet features against the emulator: reports from the CLI and webhook notifications once per incident."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from shared.cli import app
+from shared.ledger import State
+
+from .conftest import Stack
+from .harness import write_event
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+def test_report_in_every_format(stack: Stack):
+    server = stack.estate.server(stack.new_group(), f"rep-{uuid.uuid4().hex[:8]}", wait=True)
+    stack.harness.deliver(write_event(server))
+    assert stack.harness.settle(server).state == State.PROTECTED
+    as_json = runner.invoke(app, ["report", "--format", "json"], env=stack.env)
+    assert as_json.exit_code == 0, as_json.output
+    body = json.loads(as_json.output)
+    assert body["schema"] == "autoprotect.report.v1"
+    as_csv = runner.invoke(app, ["report", "--format", "csv"], env=stack.env)
+    rows = list(csv.DictReader(io.StringIO(as_csv.output)))
+    (mine,) = [row for row in rows if row["serverId"].lower() == server.lower()]
+    assert mine["state"] == "Protected"
+    as_html = runner.invoke(app, ["report", "--format", "html"], env=stack.env)
+    assert as_html.output.lstrip().lower().startswith("<!doctype html>")
+    assert "coverage" in as_html.output.lower()
+    table = runner.invoke(app, ["report"], env={**stack.env, "COLUMNS": "200"})
+    assert table.exit_code == 0
+    bad = runner.invoke(app, ["report", "--format", "xml"], env=stack.env)
+    assert bad.exit_code == 2
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        _Hook.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_one_notification_per_incident(clean_faults: Stack):
+    stack = clean_faults
+    hook = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    _Hook.received.clear()
+    try:
+        stack.configure(AUTOPROTECT_NOTIFY_WEBHOOK_URL=f"http://127.0.0.1:{hook.server_address[1]}/hook")
+        server = stack.estate.server(stack.new_group(), f"ntf-{uuid.uuid4().hex[:8]}", wait=True)
+        fault = {
+            "method": "PUT", "path": "/backupinstances/" + server.rsplit("/", 1)[1], "kind": "operation_failed",
+            "count": 1, "error_code": "UserErrorDppDatasourceNotSupported", "error_message": "Storage above 1 TB",
+        }  # fmt: skip
+        stack.admin("POST", "faults", [fault])
+        stack.harness.deliver(write_event(server))
+        assert stack.harness.settle(server).state == State.NEEDS_ATTENTION
+        for _ in range(3):  # more runs of every function: still one notification
+            stack.harness.tick()
+            stack.harness.deliver(write_event(server))
+            stack.harness.drain()
+        mine = [n for n in _Hook.received if n.get("serverId", "").lower() == server.lower()]
+        assert len(mine) == 1
+        assert mine[0]["errorCode"] == "UserErrorDppDatasourceNotSupported"
+
+        stack.admin("POST", "faults", [fault])  # the same failure after a manual retry is a new incident
+        runner.invoke(app, ["submit", server], env=stack.env)
+        assert stack.harness.settle(server).state == State.NEEDS_ATTENTION
+        mine = [n for n in _Hook.received if n.get("serverId", "").lower() == server.lower()]
+        assert len(mine) == 2
+    finally:
+        hook.shutdown()
