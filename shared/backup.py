@@ -105,6 +105,10 @@ class BackupApi:
             raise ValueError(f"invalid backup instance name {instance_name[:120]!r}")
         return self._arm.url_for(f"{vault.vault_id}/backupInstances/{instance_name}", self._dp)
 
+    @property
+    def arm(self) -> ArmClient:
+        return self._arm
+
     def error_of(self, response: ArmResponse) -> ArmError:
         return self._arm.error_of(response)
 

@@ -93,6 +93,7 @@ class ServerRecord:
     protected_at: str = ""
     state_changed_at: str = ""
     notified_incident: str = ""
+    grants_created: str = ""
     transitions: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -42,6 +42,7 @@ from shared.ledger import (
 )
 from shared.messages import JobKind, JobMessage, Source
 from shared.notify import Notifier
+from shared.permissions import Grant, Permissions
 from shared.rules import Route, RuleContext, ServerFacts, Skip, decide
 
 logger = logging.getLogger("autoprotect")
@@ -80,6 +81,7 @@ class Protector:
         self._now = clock
         self._rules = RuleContext(settings, api.vault_location)
         self.intake = Intake(ledger, queue, watchdog_s=settings.watchdog_s, clock=clock, notifier=notifier)
+        self.permissions = Permissions(api.arm)
 
     # -- Event Grid and manual submission ---------------------------------------------------------------------
 
@@ -163,11 +165,18 @@ class Protector:
         adopted = self._adopt_existing(current, decision.target)
         if adopted is not None:
             return adopted
+        missing = self._missing_grants(server, decision.target) if self.settings.auto_grant else []
         if self.settings.dry_run:
             target = decision.target
             plan = f"dry run: would protect in {target.vault.vault} with {target.policy.policy}"
             plan += f" as {server.backup_instance_name()}"
+            if missing:
+                plan += "; would grant " + "; ".join(g.describe() for g in missing)
             return self._finish(current, State.PLANNED, plan)
+        for grant in missing:
+            self.permissions.grant(grant, server.subscription_id)
+            record.grants_created = _append(record.grants_created, grant.describe())
+            logger.info("%s: granted %s", server, grant.describe())
         response = self.api.validate(facts, decision.target)
         if response.status == 200:
             record.move(State.VALIDATED, now, reason="validation succeeded")
@@ -396,10 +405,14 @@ class Protector:
 
     def _fail(self, current: Versioned, error: ArmError) -> str:
         if error.code in PERMISSION_ERRORS:
+            hint = self._permission_hint(current.record)
+            if hint:
+                error = ArmError(error.code, error.message, error.status, f"Grant {hint}", error.is_retryable)
             return self._wait(
                 current,
                 State.WAITING_FOR_PERMISSIONS,
-                "the vault's identity lacks a required role; re-validating while role assignments propagate",
+                "the vault's identity lacks a required role; re-validating while role assignments propagate"
+                + (f" (missing: {hint})" if hint else ""),
                 self.settings.permission_wait_s,
                 error,
             )
@@ -431,6 +444,23 @@ class Protector:
             self.intake.notifier.send(incident)  # after the save: the instance that lost the race never sends
         return state.value
 
+    def _missing_grants(self, server: ServerId, target: VaultTarget) -> list[Grant]:
+        principal = self.api.vault_principal(target.vault)
+        if not principal:
+            raise ArmError("VaultWithoutIdentity", f"vault {target.vault} has no system-assigned identity")
+        return self.permissions.missing(server, principal)
+
+    def _permission_hint(self, record: ServerRecord) -> str:
+        """Which role, scope and principal to grant, read from ARM; empty when that cannot be read."""
+        if not record.vault_id:
+            return ""
+        try:
+            missing = self._missing_grants(record.server, self._target_of(record))
+        except ArmError as exc:
+            logger.info("cannot list role assignments for %s: %s", record.server_id, exc)
+            return ""
+        return "; ".join(grant.describe() for grant in missing)
+
     def _save(self, current: Versioned) -> str:
         record = current.record
         etag = self.ledger.replace(record, current.etag)
@@ -446,3 +476,9 @@ class Protector:
 def _transient(error: ArmError) -> bool:
     """Failures worth a bounded retry: the service marked them retryable, or reported an internal error."""
     return error.is_retryable is True or "internalerror" in error.code.lower() or error.code in ("HTTP500", "HTTP503")
+
+
+def _append(existing: str, item: str) -> str:
+    """Add one line to a newline-separated ledger field, bounded so the entity stays far below 64 KB."""
+    lines = [line for line in existing.splitlines() if line] + [item]
+    return "\n".join(lines[-20:])

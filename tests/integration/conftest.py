@@ -63,7 +63,10 @@ class Stack:
 
     def configure(self, **overrides: str) -> None:
         """Apply app settings (as the Functions host would) and rebuild the process-wide service."""
-        for key, value in {**self.env, **overrides}.items():
+        wanted = {**self.env, **overrides}
+        for key in [k for k in os.environ if k.startswith("AUTOPROTECT_") and k not in wanted]:
+            del os.environ[key]  # an earlier test's override must not leak into this one
+        for key, value in wanted.items():
             os.environ[key] = value
         runtime.reset()
 

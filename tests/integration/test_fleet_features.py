@@ -87,3 +87,43 @@ def test_one_notification_per_incident(clean_faults: Stack):
         assert len(mine) == 2
     finally:
         hook.shutdown()
+
+
+def test_auto_grant_gives_the_vault_its_roles_once_and_protects(clean_faults: Stack):
+    stack = clean_faults
+    stack.configure(AUTOPROTECT_AUTO_GRANT="true")
+    group = stack.new_group(grant=False)
+    server = stack.estate.server(group, f"ag-{uuid.uuid4().hex[:8]}", wait=True)
+    stack.harness.deliver(write_event(server))
+    stack.harness.deliver(write_event(server))
+    record = stack.harness.settle(server)
+    assert record.state == State.PROTECTED
+    granted = record.grants_created.splitlines()
+    assert len(granted) == 2
+    assert any("c088a766-074b-43ba-90d4-1fb21feae531" in g and server in g for g in granted)
+    assert any(
+        "acdd72a7-3385-48ef-bd42-f606fba81ae7" in g and g.split(" on ")[1].startswith(stack.estate.rg_id(group))
+        for g in granted
+    )
+    principal = stack.vault["identity"]["principalId"]
+    group_id = stack.estate.rg_id(group).lower()
+    assignments = [
+        a for a in stack.admin("GET", "state")["role_assignments"]
+        if a["properties"]["principalId"] == principal and a["properties"]["scope"].lower().startswith(group_id)
+    ]  # fmt: skip
+    assert len(assignments) == 2  # deterministic names: retries and duplicate jobs never add a third
+    assert len(stack.instances_for(server)) == 1
+
+
+def test_without_auto_grant_attention_names_role_scope_and_principal(clean_faults: Stack):
+    stack = clean_faults
+    stack.configure(AUTOPROTECT_PERMISSION_WAIT_MINUTES="0.02")
+    group = stack.new_group(grant=False)
+    server = stack.estate.server(group, f"na-{uuid.uuid4().hex[:8]}", wait=True)
+    stack.harness.deliver(write_event(server))
+    record = stack.harness.settle(server)
+    assert record.state == State.NEEDS_ATTENTION
+    principal = stack.vault["identity"]["principalId"]
+    assert "PostgreSQL Flexible Server Long Term Retention Backup Role" in record.error_action
+    assert server in record.error_action and principal in record.error_action
+    assert f"Reader (acdd72a7-3385-48ef-bd42-f606fba81ae7) on {stack.estate.rg_id(group)}" in record.error_action
