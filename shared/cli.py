@@ -117,6 +117,69 @@ def status_row(record: ServerRecord) -> dict[str, Any]:
 
 
 @app.command()
+def plan(
+    subscription: Annotated[list[str] | None, typer.Option("--subscription", help="Only this subscription.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """What autoprotect would do for every server in scope, changing nothing (reads ARM with your identity)."""
+    from shared.backup import BackupApi
+    from shared.config import ConfigError, Settings
+    from shared.planner import Planner
+    from shared.runtime import arm_client
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    items = list(Planner(settings, BackupApi(arm_client(settings), settings)).plan(subscription or ()))
+    if as_json:
+        typer.echo(json.dumps([item.as_dict() for item in items], indent=2))
+        return
+    grid = Table(title=f"autoprotect plan ({len(items)} servers)")
+    for column in ("server", "action", "detail", "vault / policy", "instance", "roles to grant"):
+        grid.add_column(column, overflow="fold")
+    for item in items:
+        where = f"{item.vault} / {item.policy}" if item.vault else ""
+        cells = (item.server_id.rsplit("/", 1)[-1], item.action, item.detail, where, item.instance_name, item.grants)
+        grid.add_row(*(Text(cell) for cell in cells))
+    console.print(grid)
+
+
+@app.command()
+def unprotect(
+    server_id: Annotated[str, typer.Argument(help="Full ARM ID of the flexible server.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Really stop protection and delete the backups.")] = False,
+    reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "",
+    queue: QueueName = _DEFAULTS["AUTOPROTECT_JOBS_QUEUE"],
+    table: TableName = _DEFAULTS["AUTOPROTECT_LEDGER_TABLE"],
+) -> None:
+    """Stop protection and DELETE the server's backup instance with all its recovery points."""
+    from shared.messages import JobKind, JobMessage
+
+    try:
+        server = ServerId.parse(server_id)
+    except InvalidResourceId as exc:
+        console.print(f"[red]not a flexible server ID:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    intake, ledger = _connect(queue, table)
+    found = ledger.get(server)
+    if found and found.record.instance_name:
+        what = f"backup instance {found.record.instance_name} in vault {found.record.vault_id}"
+    else:
+        what = "its backup instance in autoprotect's vaults (looked up when the job runs)"
+    if not yes:
+        console.print(
+            Text(f"Would stop protection of {server.id} and DELETE {what}, with all its recovery points.\n")
+            + Text("Nothing was changed. Re-run with --yes to do it.")
+        )
+        raise typer.Exit(1)
+    intake.queue.ensure_queue()
+    intake.queue.send(JobMessage(JobKind.UNPROTECT, server, Source.MANUAL, reason=reason or "requested with the CLI"))
+    console.print(Text(f"unprotect queued for {server.id}: {what}. Follow it with: autoprotect status {server.id}"))
+
+
+@app.command()
 def report(
     fmt: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
     output: Annotated[str, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = "",

@@ -47,7 +47,17 @@ class State(StrEnum):
     UNPROTECTED = "Unprotected"
 
 
-FINAL_STATES = frozenset({State.PROTECTED, State.PROTECTED_ELSEWHERE, State.SKIPPED, State.GONE, State.NEEDS_ATTENTION})
+FINAL_STATES = frozenset(
+    {
+        State.PROTECTED,
+        State.PROTECTED_ELSEWHERE,
+        State.SKIPPED,
+        State.GONE,
+        State.NEEDS_ATTENTION,
+        State.PLANNED,
+        State.UNPROTECTED,
+    }
+)
 # States in which the next step is a job on the queue (the due marker is a retry time or a watchdog).
 JOB_STATES = frozenset({State.QUEUED, State.WAITING_FOR_SERVER, State.WAITING_FOR_PERMISSIONS, State.VALIDATED})
 # States in which the poller reads ARM (an operation status or the backup instance).

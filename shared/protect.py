@@ -118,6 +118,13 @@ class Protector:
             if current is None:
                 return "record vanished while being created"
         record = current.record
+        if message.kind is JobKind.UNPROTECT:
+            try:
+                return self._unprotect(current, message.reason)
+            except ConcurrentUpdate:
+                return "another instance moved this server on first"
+            except ArmUnavailable as exc:
+                raise RuntimeError(f"unprotect of {server} must be retried: {exc.message}") from exc
         if record.final:
             if message.source is Source.EXTERNAL:
                 return self.intake.submit(server, source=Source.EXTERNAL, reason=message.reason or "re-submitted")
@@ -263,7 +270,7 @@ class Protector:
         try:
             if record.state in JOB_STATES:
                 return self._requeue(current)
-            if record.state in (State.VALIDATING, State.CREATING):
+            if record.state in (State.VALIDATING, State.CREATING, State.UNPROTECTING):
                 return self._poll_operation(current)
             if record.state == State.CONFIGURING:
                 return self._poll_instance(current)
@@ -310,7 +317,38 @@ class Protector:
             record.move(State.VALIDATED, self._now(), reason="validation succeeded")
             record.clear_error()
             return self._requeue(current)
+        if record.state == State.UNPROTECTING:
+            return self._finish(current, State.UNPROTECTED, f"backup instance {record.instance_name} deleted")
         return self._configuring(current)
+
+    # -- unprotect --------------------------------------------------------------------------------------------
+
+    def _unprotect(self, current: Versioned, reason: str) -> str:
+        """Stop protection and delete the backup instance (and its recovery points): only ever on request."""
+        record = current.record
+        instance = self._our_instance(record)
+        if instance is None:
+            return self._finish(current, State.UNPROTECTED, "no backup instance to delete")
+        vault, name = instance
+        record.vault_id, record.instance_name = vault.id, name
+        response = self.api.delete_instance(vault, name)
+        if response.status in (200, 202) and polling_target(response.headers) is not None:
+            why = f"deleting backup instance {name} in {vault.vault}" + (f" ({reason})" if reason else "")
+            return self._track(current, State.UNPROTECTING, why, response.headers)
+        if response.status in (200, 204, 404):
+            return self._finish(current, State.UNPROTECTED, f"backup instance {name} deleted")
+        return self._fail(current, self.api.error_of(response))
+
+    def _our_instance(self, record: ServerRecord) -> tuple[VaultChildId, str] | None:
+        """The instance in one of our vaults: as recorded, else as the extension-routing list shows it."""
+        if record.vault_id and record.instance_name:
+            return VaultChildId.parse_vault(record.vault_id), record.instance_name
+        ours = {target.vault.key for target in self.settings.targets()}
+        for instance in self.api.instances_protecting(record.server):
+            vault_id = vault_of(str(instance.get("id") or ""))
+            if vault_id and vault_id.lower() in ours and isinstance(instance.get("name"), str):
+                return VaultChildId.parse_vault(vault_id), instance["name"]
+        return None
 
     def _poll_instance(self, current: Versioned) -> str:
         record = current.record

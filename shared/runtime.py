@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from azure.data.tables import TableClient
     from azure.storage.queue import QueueClient
 
+    from shared.arm.client import ArmClient
     from shared.protect import Protector
     from shared.sweep import Sweeper
 
@@ -78,20 +79,26 @@ def _credential(client_id: str) -> TokenCredential:
     )
 
 
-def build_protector(settings: Settings, environ: Mapping[str, str] | None = None) -> Protector:
+def arm_client(settings: Settings) -> ArmClient:
+    """One ARM client per process: it holds the connection pool and the cached token."""
     from shared.arm.client import ArmClient
+
+    return ArmClient(
+        settings.arm_endpoint,
+        _credential(settings.managed_identity_client_id),
+        scope=settings.scope,
+        pool_size=max(32, settings.poll_concurrency * 2),
+    )
+
+
+def build_protector(settings: Settings, environ: Mapping[str, str] | None = None) -> Protector:
     from shared.backup import BackupApi
     from shared.jobqueue import JobQueue
     from shared.ledger import Ledger
     from shared.protect import Protector
 
     queue_client, poison_client, table_client = storage_clients(settings.jobs_queue, settings.ledger_table, environ)
-    arm = ArmClient(
-        settings.arm_endpoint,
-        _credential(settings.managed_identity_client_id),
-        scope=settings.scope,
-        pool_size=max(32, settings.poll_concurrency * 2),
-    )
+    arm = arm_client(settings)
     queue = JobQueue(queue_client, poison_client)
     ledger = Ledger(table_client)
     queue.ensure_queue()

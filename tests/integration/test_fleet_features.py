@@ -127,3 +127,54 @@ def test_without_auto_grant_attention_names_role_scope_and_principal(clean_fault
     assert "PostgreSQL Flexible Server Long Term Retention Backup Role" in record.error_action
     assert server in record.error_action and principal in record.error_action
     assert f"Reader (acdd72a7-3385-48ef-bd42-f606fba81ae7) on {stack.estate.rg_id(group)}" in record.error_action
+
+
+def test_unprotect_refuses_without_yes_then_deletes_and_stays_unprotected(stack: Stack):
+    server = stack.estate.server(stack.new_group(), f"un-{uuid.uuid4().hex[:8]}", wait=True)
+    stack.harness.deliver(write_event(server))
+    protected = stack.harness.settle(server)
+    assert protected.state == State.PROTECTED
+    refused = runner.invoke(app, ["unprotect", server], env={**stack.env, "COLUMNS": "300"})
+    assert refused.exit_code == 1
+    assert protected.instance_name in refused.output and "Nothing was changed" in refused.output
+    assert len(stack.instances_for(server)) == 1
+
+    done = runner.invoke(app, ["unprotect", server, "--yes", "--reason", "decommissioned"], env=stack.env)
+    assert done.exit_code == 0, done.output
+    record = stack.harness.settle(server)
+    assert record.state == State.UNPROTECTED
+    assert stack.instances_for(server) == []
+    stack.harness.deliver(write_event(server))  # a later write does not re-protect what was unprotected on purpose
+    stack.harness.drain()
+    assert stack.harness.record(server).state == State.UNPROTECTED  # type: ignore[union-attr]
+
+
+def test_plan_lists_what_would_happen_and_changes_nothing(clean_faults: Stack):
+    stack = clean_faults
+    group = stack.new_group(grant=False)
+    plain = stack.estate.server(group, f"pl-{uuid.uuid4().hex[:8]}", wait=True)
+    opted_out = stack.estate.server(group, f"po-{uuid.uuid4().hex[:8]}", wait=True, tags={"autoprotect": "off"})
+    env = {**stack.env, "AUTOPROTECT_AUTO_GRANT": "true"}
+    before = stack.admin("GET", "stats")["requests"].get("write", 0)
+    result = runner.invoke(app, ["plan", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    items = {item["server_id"].lower(): item for item in json.loads(result.output)}
+    assert items[plain.lower()]["action"] == "protect"
+    assert items[plain.lower()]["instance_name"].startswith(plain.rsplit("/", 1)[1])
+    assert "Long Term Retention Backup Role" in items[plain.lower()]["grants"]
+    assert (items[opted_out.lower()]["action"], items[opted_out.lower()]["rule"]) == ("skip", "opt-out-tag")
+    assert stack.admin("GET", "stats")["requests"].get("write", 0) == before  # nothing was written
+    assert stack.harness.record(plain) is None
+    table = runner.invoke(app, ["plan"], env={**env, "COLUMNS": "250"})
+    assert table.exit_code == 0 and "autoprotect plan" in table.output
+
+
+def test_dry_run_records_plans_without_writing(clean_faults: Stack):
+    stack = clean_faults
+    stack.configure(AUTOPROTECT_DRY_RUN="true")
+    server = stack.estate.server(stack.new_group(), f"dr-{uuid.uuid4().hex[:8]}", wait=True)
+    stack.harness.deliver(write_event(server))
+    record = stack.harness.settle(server)
+    assert record.state == State.PLANNED
+    assert record.reason.startswith("dry run: would protect in bv-weu")
+    assert stack.instances_for(server) == []

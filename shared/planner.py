@@ -1,0 +1,73 @@
+"""`autoprotect plan`: what the app would do for every server in scope, without changing anything.
+
+It runs the same rules as the functions over the same ARM reads (server list, extension-routing list, role
+assignments), and stops where the functions would start writing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+from shared.backup import BackupApi, already_protected_in
+from shared.config import Settings
+from shared.ids import InvalidResourceId, ServerId, vault_of
+from shared.permissions import Permissions
+from shared.rules import RuleContext, ServerFacts, Skip, decide
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    server_id: str
+    action: str  # protect | skip | wait | already-protected | protected-elsewhere | invalid
+    detail: str
+    rule: str = ""
+    vault: str = ""
+    policy: str = ""
+    instance_name: str = ""
+    grants: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+class Planner:
+    def __init__(self, settings: Settings, api: BackupApi) -> None:
+        self.settings = settings
+        self.api = api
+        self._rules = RuleContext(settings, api.vault_location)
+        self._permissions = Permissions(api.arm)
+
+    def plan(self, subscriptions: Iterable[str] = ()) -> Iterator[PlanItem]:
+        for subscription in list(subscriptions) or self.settings.subscriptions_in_scope():
+            for body in self.api.list_servers(subscription):
+                yield self.plan_one(body)
+
+    def plan_one(self, body: dict[str, object]) -> PlanItem:
+        try:
+            server = ServerId.parse(body.get("id"))
+        except InvalidResourceId as exc:
+            return PlanItem(str(body.get("id"))[:300], "invalid", str(exc))
+        out_of_scope = self.settings.scope_error(server.subscription_id)
+        if out_of_scope:
+            return PlanItem(server.id, "skip", out_of_scope, rule="subscription-scope")
+        facts = ServerFacts.from_arm(server, body)
+        decision = decide(facts, self._rules)
+        if isinstance(decision, Skip):
+            return PlanItem(server.id, "skip", decision.reason, rule=decision.rule)
+        target = decision.target
+        instances = self.api.instances_protecting(server)
+        ours = [i for i in instances if (vault_of(str(i.get("id") or "")) or "").lower() == target.vault.key]
+        if ours:
+            return PlanItem(server.id, "already-protected", f"instance {ours[0].get('name')}", decision.rule,
+                            target.vault.vault, target.policy.policy or "", str(ours[0].get("name") or ""))  # fmt: skip
+        if instances:
+            vaults = ", ".join(already_protected_in(instances))
+            return PlanItem(server.id, "protected-elsewhere", f"protected in {vaults}", decision.rule)
+        grants = ""
+        if self.settings.auto_grant:
+            principal = self.api.vault_principal(target.vault)
+            grants = "; ".join(g.describe() for g in self._permissions.missing(server, principal))
+        action, detail = ("protect", decision.reason) if facts.ready else ("wait", f"server is {facts.state}")
+        return PlanItem(server.id, action, detail, decision.rule, target.vault.vault, target.policy.policy or "",
+                        server.backup_instance_name(), grants)  # fmt: skip
