@@ -45,6 +45,15 @@ def _connect(queue: str, table: str) -> tuple[Intake, Ledger]:
     return Intake(ledger, jobs, watchdog_s=watchdog_min * 60), ledger
 
 
+def _parse_server(server_id: str) -> ServerId:
+    """A validated server ID, or exit 2 with the reason (an operator typo must never reach a queue or ARM)."""
+    try:
+        return ServerId.parse(server_id)
+    except InvalidResourceId as exc:
+        console.print(Text("not a flexible server ID: ", style="red") + Text(str(exc)))
+        raise typer.Exit(2) from exc
+
+
 @app.command()
 def submit(
     server_id: Annotated[str, typer.Argument(help="Full ARM ID of the flexible server.")],
@@ -53,11 +62,7 @@ def submit(
     table: TableName = _DEFAULTS["AUTOPROTECT_LEDGER_TABLE"],
 ) -> None:
     """Ask autoprotect to protect (or re-check) one server."""
-    try:
-        server = ServerId.parse(server_id)
-    except InvalidResourceId as exc:
-        console.print(f"[red]not a flexible server ID:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    server = _parse_server(server_id)
     intake, _ = _connect(queue, table)
     intake.ledger.ensure_table()
     intake.queue.ensure_queue()
@@ -75,11 +80,7 @@ def status(
     """Show the ledger: state, reason, vault, last error with its recommended action, timestamps."""
     _, ledger = _connect(queue, table)
     if server_id:
-        try:
-            server = ServerId.parse(server_id)
-        except InvalidResourceId as exc:
-            console.print(f"[red]not a flexible server ID:[/red] {exc}")
-            raise typer.Exit(2) from exc
+        server = _parse_server(server_id)
         found = ledger.get(server)
         records = [found.record] if found else []
         if not records:
@@ -157,11 +158,7 @@ def unprotect(
     """Stop protection and DELETE the server's backup instance with all its recovery points."""
     from shared.messages import JobKind, JobMessage
 
-    try:
-        server = ServerId.parse(server_id)
-    except InvalidResourceId as exc:
-        console.print(f"[red]not a flexible server ID:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    server = _parse_server(server_id)
     intake, ledger = _connect(queue, table)
     found = ledger.get(server)
     if found and found.record.instance_name:

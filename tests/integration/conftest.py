@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from scripts.demo import app_settings
 from scripts.estate import Estate
 from scripts.stack import Child
 from shared import runtime
@@ -81,20 +82,17 @@ def stack(azurite: Child, emulator: Child) -> Iterator[Stack]:
     policy_id = estate.policy(vault_id)
     other = estate.vault("rg-backup", "bv-other", REGION)
     other_policy = estate.policy(other["id"])
-    env = {
-        "AzureWebJobsStorage": azurite.info["connection_string"],
-        "IDENTITY_ENDPOINT": banner["identity_endpoint"],
-        "IDENTITY_HEADER": banner["identity_header"],
-        "REQUESTS_CA_BUNDLE": banner["ca_bundle"],
-        "AUTOPROTECT_ARM_ENDPOINT": banner["arm"],
-        "AUTOPROTECT_DEFAULT_VAULT_ID": vault_id,
-        "AUTOPROTECT_DEFAULT_POLICY_ID": policy_id,
-        "AUTOPROTECT_JOBS_QUEUE": "jobs-integration",
-        "AUTOPROTECT_LEDGER_TABLE": "ledgerintegration",
-        "AUTOPROTECT_RETRY_SECONDS": "0.2",
-        "AUTOPROTECT_WATCHDOG_MINUTES": "0.2",
-        "AUTOPROTECT_POLL_SCHEDULE": "*/1 * * * * *",
-    }
+    env = app_settings(banner, azurite.info["connection_string"], vault_id, policy_id)
+    env.update(
+        {
+            "AUTOPROTECT_JOBS_QUEUE": "jobs-integration",
+            "AUTOPROTECT_LEDGER_TABLE": "ledgerintegration",
+            "AUTOPROTECT_RETRY_SECONDS": "0.2",
+            "AUTOPROTECT_WATCHDOG_MINUTES": "0.2",
+            "AUTOPROTECT_POLL_SCHEDULE": "*/1 * * * * *",
+            "AUTOPROTECT_PERMISSION_WAIT_MINUTES": "45",
+        }
+    )
     saved = {key: os.environ.get(key) for key in env}
     harness = Harness(azurite.info["connection_string"], env["AUTOPROTECT_JOBS_QUEUE"])
     result = Stack(banner, estate, vault, vault_id, policy_id, other["id"], other_policy, harness, env)
