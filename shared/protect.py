@@ -99,9 +99,6 @@ class Protector:
             result.server, source=Source.EVENT, event_id=result.event_id, event_time=result.event_time
         )
 
-    def submit(self, server: ServerId, *, source: Source, reason: str = "") -> str:
-        return self.intake.submit(server, source=source, reason=reason)
-
     # -- the queue: one step for one server -------------------------------------------------------------------
 
     def run_job(self, message: JobMessage) -> str:
@@ -139,6 +136,13 @@ class Protector:
             return "another instance moved this server on first"
         except ArmUnavailable as exc:
             return self._later(current, exc.retry_after, f"ARM unavailable: {exc.message}")
+        except ArmError as exc:
+            # A read or grant that ARM refused (e.g. AuthorizationFailed, a refused nextLink): explain, don't retry.
+            return self._fail(self._reread(current), exc)
+
+    def _reread(self, current: Versioned) -> Versioned:
+        """The record as stored now, with our in-memory changes dropped (a partial step must not be saved)."""
+        return self.ledger.get(current.record.server) or current
 
     def _evaluate(self, current: Versioned) -> str:
         record, now = current.record, self._now()

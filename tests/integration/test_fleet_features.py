@@ -178,3 +178,17 @@ def test_dry_run_records_plans_without_writing(clean_faults: Stack):
     assert record.state == State.PLANNED
     assert record.reason.startswith("dry run: would protect in bv-weu")
     assert stack.instances_for(server) == []
+
+
+def test_an_app_identity_without_rights_gets_an_explanation_not_a_crash_loop(clean_faults: Stack):
+    stack = clean_faults
+    server = stack.estate.server(stack.new_group(), f"rb-{uuid.uuid4().hex[:8]}", wait=True)
+    stack.admin("PATCH", "config", {"caller_rbac": {"enabled": True}})
+    try:
+        stack.harness.deliver(write_event(server))
+        record = stack.harness.settle(server)
+    finally:
+        stack.admin("PATCH", "config", {"caller_rbac": {"enabled": False}})
+    assert record.state == State.NEEDS_ATTENTION
+    assert record.error_code == "AuthorizationFailed"
+    assert stack.harness.poisoned() == []
