@@ -10,10 +10,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.arm.client import ArmClient, ArmResponse
 from shared.arm.errors import ArmError
+from shared.bodies import dig
 from shared.config import Settings, VaultTarget
 from shared.ids import SERVER_RESOURCE_TYPE, ServerId, VaultChildId
 from shared.rules import ServerFacts
@@ -83,6 +85,24 @@ class BackupApi:
             yield from (item for item in response.body.get("value") or [] if isinstance(item, dict))
             link = response.body.get("nextLink")
             next_url = self._arm.check_url(link) if isinstance(link, str) and link else None
+
+    def first_backups(self, vaults: list[VaultChildId]) -> dict[str, datetime]:
+        """When each datasource's first backup job completed (lower-cased server ID -> time), from the vaults."""
+        first: dict[str, datetime] = {}
+        for vault in vaults:
+            for job in self.paged(self._arm.url_for(f"{vault.vault_id}/backupJobs", self._dp), max_pages=10_000):
+                if str(dig(job, "properties", "status")).lower() != "completed":
+                    continue
+                if str(dig(job, "properties", "operationCategory")).lower() != "backup":
+                    continue
+                try:
+                    ended = datetime.fromisoformat(str(dig(job, "properties", "endTime")).replace("Z", "+00:00"))
+                except ValueError:
+                    continue
+                key = str(dig(job, "properties", "dataSourceId") or "").lower()
+                if key and (key not in first or ended < first[key]):
+                    first[key] = ended if ended.tzinfo else ended.replace(tzinfo=UTC)
+        return first
 
     def delete_instance(self, vault: VaultChildId, instance_name: str) -> ArmResponse:
         return self._arm.delete(self.instance_url(vault, instance_name))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -180,6 +181,9 @@ def unprotect(
 def report(
     fmt: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
     output: Annotated[str, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = "",
+    with_backups: Annotated[
+        bool, typer.Option("--with-backups", help="Read backup jobs from the vaults (ARM) for time to first backup.")
+    ] = False,
     queue: QueueName = _DEFAULTS["AUTOPROTECT_JOBS_QUEUE"],
     table: TableName = _DEFAULTS["AUTOPROTECT_LEDGER_TABLE"],
 ) -> None:
@@ -192,7 +196,8 @@ def report(
         console.print(f"[red]unknown format {fmt!r}[/red]; choose one of {', '.join(FORMATS)}")
         raise typer.Exit(2)
     _, ledger = _connect(queue, table)
-    rendered = render(build_report(ledger.all(), datetime.now(UTC)), fmt)
+    first_backup_at = _first_backups() if with_backups else None
+    rendered = render(build_report(ledger.all(), datetime.now(UTC), first_backup_at=first_backup_at), fmt)
     if isinstance(rendered, str):
         if output:
             with open(output, "w", encoding="utf-8") as handle:
@@ -202,6 +207,20 @@ def report(
             typer.echo(rendered)
     else:
         console.print(rendered)
+
+
+def _first_backups() -> dict[str, datetime]:
+    from shared.backup import BackupApi
+    from shared.config import ConfigError, Settings
+    from shared.runtime import arm_client
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        console.print(Text(str(exc), style="red"))
+        raise typer.Exit(2) from exc
+    api = BackupApi(arm_client(settings), settings)
+    return api.first_backups([target.vault for target in settings.targets()])
 
 
 def status_table(records: list[ServerRecord]) -> Table:

@@ -192,3 +192,28 @@ def test_an_app_identity_without_rights_gets_an_explanation_not_a_crash_loop(cle
     assert record.state == State.NEEDS_ATTENTION
     assert record.error_code == "AuthorizationFailed"
     assert stack.harness.poisoned() == []
+
+
+def test_report_reads_time_to_first_backup_from_the_vault_jobs(stack: Stack):
+    from scripts.stack import wait_until
+
+    server = stack.estate.server(stack.new_group(), f"bk-{uuid.uuid4().hex[:8]}", wait=True)
+    stack.harness.deliver(write_event(server))
+    assert stack.harness.settle(server).state == State.PROTECTED
+
+    def first_backup_done() -> bool:
+        url = stack.estate.arm.url_for(f"{stack.vault_id}/backupJobs", "2026-06-01")
+        jobs = stack.estate.arm.get(url).body["value"]
+        return any(
+            j["properties"]["dataSourceId"].lower() == server.lower() and j["properties"]["status"] == "Completed"
+            for j in jobs
+        )
+
+    wait_until(first_backup_done, timeout=60, what="the first scheduled backup to complete")
+    result = runner.invoke(app, ["report", "--format", "json", "--with-backups"], env=stack.env)
+    assert result.exit_code == 0, result.output
+    latency = json.loads(result.output)["latency"]["timeToFirstBackup"]
+    assert latency["available"] is True
+    assert latency["count"] >= 1 and latency["p50Seconds"] is not None
+    without = json.loads(runner.invoke(app, ["report", "--format", "json"], env=stack.env).output)
+    assert without["latency"]["timeToFirstBackup"]["available"] is False
