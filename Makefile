@@ -44,6 +44,10 @@ lint:
 typecheck:
 	$(VENV)/bin/mypy .
 
+## bench: speed and cost against ARM's limit (make bench SERVERS=1000, SWEEP=1 for 100/1000/5000)
+bench: setup
+	$(PY) -m scripts.bench --servers $(SERVERS) $(if $(filter 1,$(SWEEP)),--sweep,)
+
 ## chaos: a large estate under faults, host kills and a storage restart; ends with one JSON line
 chaos: setup
 	$(PY) -m scripts.chaos --servers $(or $(CHAOS_SERVERS),2000)

@@ -18,6 +18,7 @@ from typing import Any
 # writes: POST validateForBackup, PUT backupInstance; polls: one operationStatus GET per async operation.
 MIN_REQUESTS_PER_SERVER: dict[str, int] = {"read": 3, "write": 2, "poll": 2}
 WRITES_PER_SERVER = MIN_REQUESTS_PER_SERVER["write"]
+READS_PER_SERVER = MIN_REQUESTS_PER_SERVER["read"] + MIN_REQUESTS_PER_SERVER["poll"]  # polls use the reads bucket
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class Params:
     instance_create_s: float
     protection_configure_s: float
     throttle_enabled: bool = True
+    reads_burst: float = 250.0
+    reads_per_s: float = 25.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Params:
@@ -47,6 +50,8 @@ class Params:
             instance_create_s=float(latency["instance_create"]),
             protection_configure_s=float(latency["protection_configure"]),
             throttle_enabled=bool(throttle.get("enabled", True)),
+            reads_burst=float(throttle.get("reads_burst", 250)),
+            reads_per_s=float(throttle.get("reads_per_s", 25)),
         )
 
     def real(self, service_seconds: float) -> float:
@@ -58,6 +63,13 @@ class Params:
         if not self.throttle_enabled:
             return math.inf
         return self.writes_per_s / max(self.clock_scale, 1e-9)
+
+    @property
+    def read_rate(self) -> float:
+        """Refill of the app's reads bucket (reads and status polls) in tokens per real second."""
+        if not self.throttle_enabled:
+            return math.inf
+        return self.reads_per_s / max(self.clock_scale, 1e-9)
 
     @property
     def chain_s(self) -> float:
@@ -78,10 +90,11 @@ def _tokens_wait(k: int, burst: float, rate: float) -> float:
 def ideal_finish_times(n: int, p: Params) -> list[float]:
     """When each server would reach ProtectionConfigured in the best schedule, all created at t = 0.
 
-    Every server is Ready at Ls. The app's writes bucket (burst B, refill r) starts full. The schedule "all N
-    validations first, each creation as soon as its validation ended and a token is free" is optimal: no
-    schedule can admit its j-th write before (j - B)/r after Ls, and server k's creation cannot precede its
-    validation plus Lv. So server k (1-based, in order of validation) is created at
+    Every server is Ready at Ls. The app's writes bucket (burst B, refill r) starts full. No schedule can admit
+    its j-th write before (j - B)/r after Ls, and server k's creation cannot precede its validation plus Lv; the
+    schedule "all N validations first, each creation as soon as its validation ended and a token is free" meets
+    both, so its last finish equals `lower_bound` (unless the reads bucket binds, which the defaults never do).
+    Server k (1-based, in order of validation) is created at
         c_k = Ls + max(w(k) + Lv, w(N + k))        with w(j) = max(0, j - B) / r
     and is protected at c_k + Lc + Lp.
     """
@@ -97,6 +110,7 @@ def lower_bound(n: int, p: Params, creation_spread_s: float = 0.0) -> float:
     """The least makespan (first server created -> last server ProtectionConfigured) the parameters allow.
 
         LB = max( Ls + max((N - B)+/r + Lv, (2N - B)+/r) + Lc + Lp,      the app's write bucket
+                  Ls + (5N - Br)+/rr,                                     the app's reads bucket (5 reads after Ready)
                   spread + Ls + Lv + Lc + Lp )                            the last-created server alone
 
     `creation_spread_s` is the measured time between the first and the last server creation (the second term
@@ -109,7 +123,8 @@ def lower_bound(n: int, p: Params, creation_spread_s: float = 0.0) -> float:
     ls, lv = p.real(p.server_create_s), p.real(p.validate_s)
     tail = p.real(p.instance_create_s + p.protection_configure_s)
     writes = ls + max(_tokens_wait(n, burst, rate) + lv, _tokens_wait(2 * n, burst, rate)) + tail
-    return max(writes, creation_spread_s + p.chain_s)
+    reads = ls + _tokens_wait(READS_PER_SERVER * n, p.reads_burst, p.read_rate)
+    return max(writes, reads, creation_spread_s + p.chain_s)
 
 
 def scale_for_target(n: int, p: Params, target_s: float) -> float:

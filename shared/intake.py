@@ -66,6 +66,10 @@ class Intake:
                     return "queued"
                 return "queued (recorded concurrently)"
             record = existing.record
+            if source is Source.EVENT and record.state == State.WAITING_FOR_SERVER:
+                # The deployment's completing write: the server is likely Ready now, so look without waiting.
+                self.queue.send(message)
+                return "woken: the server was written while we waited for it"
             reopen = record.final and (source is not Source.EVENT or record.state in REOPEN_ON_WRITE)
             if not reopen:
                 return f"already known: {record.state.value}"

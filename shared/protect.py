@@ -52,6 +52,7 @@ PERMISSION_ERRORS = frozenset({"UserErrorMissingRequiredPermissions"})
 MAX_WATCHDOG_REQUEUES = 5
 MAX_WAIT_BACKOFF_S = 600.0
 MAX_TRANSIENT_RETRIES = 3
+MAX_CONFIGURE_POLL_S = 60.0
 
 
 @dataclass
@@ -172,6 +173,8 @@ class Protector:
                 f"server state is {facts.state or 'unknown'}, not Ready",
                 self.settings.not_ready_wait_s,
                 ArmError("ServerNotReady", f"server state stayed {facts.state or 'unknown'}"),
+                # The write event that completes the deployment wakes us (Intake.submit); this is the fallback.
+                min_delay_s=min(self.settings.watchdog_s, self.settings.not_ready_wait_s / 4),
             )
         adopted = self._adopt_existing(current, decision.target)
         if adopted is not None:
@@ -390,7 +393,10 @@ class Protector:
                 f"backup instance still {state or 'configuring'} after {self.settings.configure_timeout_s / 60:g} min",
                 error=ArmError("ConfigureTimeout", f"currentProtectionState stayed {state}"),
             )
-        return self._later(current, self.settings.retry_s, record.reason)
+        # Configuration takes minutes: look again on a doubling interval, capped at a minute.
+        delay = min(self.settings.retry_s * (2 ** min(record.attempts, 10)), MAX_CONFIGURE_POLL_S)
+        record.attempts += 1
+        return self._later(current, delay, record.reason)
 
     def _configuring(self, current: Versioned) -> str:
         record = current.record
@@ -425,7 +431,9 @@ class Protector:
         self._save(current)
         return f"{record.state.value}: next check in {delay_s:.0f}s"
 
-    def _wait(self, current: Versioned, state: State, reason: str, window_s: float, error: ArmError) -> str:
+    def _wait(
+        self, current: Versioned, state: State, reason: str, window_s: float, error: ArmError, *, min_delay_s: float = 0
+    ) -> str:
         """Wait for something outside our control (a server becoming Ready, roles propagating), bounded."""
         record, now = current.record, self._now()
         # The window spans re-validations (Validating in between), so it is kept while the same error recurs.
@@ -439,7 +447,7 @@ class Protector:
         record.move(state, now, reason=reason)
         record.wait_started_at = format_time(started)
         record.set_error(error.code, error.message, error.recommended_action)
-        delay = min(self.settings.retry_s * (2 ** min(record.attempts, 10)), MAX_WAIT_BACKOFF_S)
+        delay = max(min(self.settings.retry_s * (2 ** min(record.attempts, 10)), MAX_WAIT_BACKOFF_S), min_delay_s)
         record.attempts += 1
         record.next_check_at = format_time(now + timedelta(seconds=delay))
         self._save(current)

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 
@@ -44,15 +44,16 @@ def storage_clients(
 
     env = os.environ if environ is None else environ
     encode, decode = TextBase64EncodePolicy(), TextBase64DecodePolicy()
+    transport: dict[str, Any] = {"transport": _pooled_transport()}
     connection = env.get(STORAGE_SETTING, "").strip()
     if connection:
         queue, poison = (
             QueueClient.from_connection_string(
-                connection, name, message_encode_policy=encode, message_decode_policy=decode
+                connection, name, message_encode_policy=encode, message_decode_policy=decode, **transport
             )
             for name in (queue_name, f"{queue_name}-poison")
         )
-        table = TableClient.from_connection_string(connection, table_name)
+        table = TableClient.from_connection_string(connection, table_name, **transport)
         return queue, poison, table
     queue_uri = env.get(f"{STORAGE_SETTING}__queueServiceUri", "").strip()
     table_uri = env.get(f"{STORAGE_SETTING}__tableServiceUri", "").strip()
@@ -66,8 +67,24 @@ def storage_clients(
         QueueClient(queue_uri, name, credential=credential, message_encode_policy=encode, message_decode_policy=decode)
         for name in (queue_name, f"{queue_name}-poison")
     )
-    table = TableClient(table_uri, table_name, credential=credential)
+    table = TableClient(table_uri, table_name, credential=credential, **transport)
     return queue, poison, table
+
+
+def _pooled_transport() -> Any:
+    """One HTTP session for the queue and ledger clients, with room for the poller's parallel reads.
+
+    The SDK default pool (10 connections) overflows under a batch of 16 queue invocations plus the poller.
+    """
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
 
 
 def _credential(client_id: str) -> TokenCredential:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -166,8 +167,16 @@ class ArmClient:
                     method, url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
                 )
             except requests.exceptions.SSLError as exc:
-                # A certificate problem does not heal by retrying, and must never be retried without TLS.
-                raise ArmError("TlsError", f"{method} {_path(url)}: {exc.__class__.__name__}") from exc
+                if _certificate_rejected(exc):
+                    # An untrusted certificate does not heal by retrying (and TLS is never given up).
+                    raise ArmError("TlsError", f"{method} {_path(url)}: certificate not trusted") from exc
+                error: requests.ConnectionError = exc  # a reset during the handshake: a connection error
+                wait = self._retry.backoff(attempt, self._rng)
+                if attempt > self._retry.total or not self._retry.should_retry(None, idempotent=idempotent, sent=True):
+                    raise ArmUnavailable(f"{method} {_path(url)}: {type(error).__name__}", retry_after=30.0) from exc
+                self.stats.retries += 1
+                self._sleep(wait)
+                continue
             except requests.ConnectionError as exc:
                 sent = not isinstance(exc, requests.exceptions.ConnectTimeout)
                 wait = self._retry.backoff(attempt, self._rng)
@@ -227,6 +236,20 @@ class ArmClient:
 
     def close(self) -> None:
         self._session.close()
+
+
+def _certificate_rejected(exc: BaseException) -> bool:
+    """True when TLS failed because the peer's certificate was not trusted, not because the line dropped."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return True
+        nested = [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else (nested[0] if nested else current.__cause__)
+    return False
 
 
 def _path(url: str) -> str:

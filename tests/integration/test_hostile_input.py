@@ -115,3 +115,14 @@ def test_subscription_allow_list_refuses_other_subscriptions(stack: Stack):
         assert any("not in AUTOPROTECT_SUBSCRIPTIONS" in item["reason"] for item in parked)
     finally:
         stack.configure()
+
+
+def test_an_untrusted_certificate_is_refused_at_once(stack: Stack):
+    from scripts.estate import OPERATOR_PRINCIPAL, AdminTokenCredential
+    from shared.arm.client import ArmClient
+    from shared.arm.errors import ArmError
+
+    client = ArmClient(stack.banner["arm"], AdminTokenCredential(stack.banner, OPERATOR_PRINCIPAL), verify=True)
+    with pytest.raises(ArmError, match="certificate not trusted"):
+        client.get(client.url_for(stack.estate.rg_id("rg-backup"), "2021-04-01"))
+    assert client.stats.retries == 0
