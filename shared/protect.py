@@ -129,6 +129,8 @@ class Protector:
             return f"nothing to do: {record.state.value}"
         if record.state not in JOB_STATES:
             return f"nothing to do: {record.state.value} is followed by the poller"
+        # The job ran, so no message was lost: the watchdog counts only requeues that nothing came of.
+        record.requeues = 0
         try:
             if record.state == State.VALIDATED:
                 return self._create(current)

@@ -73,6 +73,7 @@ class Harness:
         self.queue = QueueClient.from_connection_string(connection_string, queue_name)
         self.poison = QueueClient.from_connection_string(connection_string, f"{queue_name}-poison")
         self.invocations: dict[str, int] = {}
+        self._queue_ready = False
 
     @property
     def service(self) -> Protector:
@@ -88,6 +89,9 @@ class Harness:
 
     def drain(self, max_rounds: int = 50) -> int:
         """Run the queue function on every visible message, with the host's retry and poison semantics."""
+        if not self._queue_ready:
+            self.service.queue.ensure_queue()  # as the host creates its trigger queue at start-up
+            self._queue_ready = True
         handled = 0
         for _ in range(max_rounds):
             batch = list(self.queue.receive_messages(messages_per_page=32, visibility_timeout=30, max_messages=32))

@@ -241,3 +241,13 @@ def test_transient_service_error_is_retried_then_protected(clean_faults: Stack):
     assert record.state == State.PROTECTED
     assert "Queued" in record.transitions
     assert len(stack.instances_for(server)) == 1
+
+
+def test_a_lost_job_message_is_re_enqueued_by_the_watchdog(stack: Stack):
+    server = _ready_server(stack, stack.new_group())
+    stack.harness.drain()  # nothing else pending, so clearing the queue below loses exactly this job
+    stack.harness.deliver(write_event(server))
+    stack.harness.queue.clear_messages()  # the job is lost (a poisoned message, a deleted queue...)
+    record = stack.harness.settle(server)
+    assert record.state == State.PROTECTED
+    assert len(stack.instances_for(server)) == 1
