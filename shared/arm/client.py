@@ -166,18 +166,11 @@ class ArmClient:
                 raw = self._session.request(
                     method, url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
                 )
-            except requests.exceptions.SSLError as exc:
-                if _certificate_rejected(exc):
-                    # An untrusted certificate does not heal by retrying (and TLS is never given up).
-                    raise ArmError("TlsError", f"{method} {_path(url)}: certificate not trusted") from exc
-                error: requests.ConnectionError = exc  # a reset during the handshake: a connection error
-                wait = self._retry.backoff(attempt, self._rng)
-                if attempt > self._retry.total or not self._retry.should_retry(None, idempotent=idempotent, sent=True):
-                    raise ArmUnavailable(f"{method} {_path(url)}: {type(error).__name__}", retry_after=30.0) from exc
-                self.stats.retries += 1
-                self._sleep(wait)
-                continue
             except requests.ConnectionError as exc:
+                if isinstance(exc, requests.exceptions.SSLError) and _certificate_rejected(exc):
+                    # An untrusted certificate does not heal by retrying (and TLS is never given up). Other TLS
+                    # errors (a reset during the handshake) are dropped connections like any other.
+                    raise ArmError("TlsError", f"{method} {_path(url)}: certificate not trusted") from exc
                 sent = not isinstance(exc, requests.exceptions.ConnectTimeout)
                 wait = self._retry.backoff(attempt, self._rng)
                 if attempt > self._retry.total or not self._retry.should_retry(None, idempotent=idempotent, sent=sent):

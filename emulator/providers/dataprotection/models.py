@@ -95,6 +95,33 @@ class DataProtection:
         operations.on_action("dp.backup_start", self._backup_start)
         operations.on_action("dp.backup_done", self._backup_done)
 
+    def _vault_op(
+        self,
+        kind: str,
+        latency: str,
+        v: Record,
+        sub: str,
+        rg: str,
+        vault: str,
+        ectx: dict[str, Any],
+        fault: dict[str, Any] | None,
+        **keys: str,
+    ) -> Record:
+        """An async operation in a vault's scope: status served at location, vault and resource-group scope."""
+        return self.ops.create(
+            kind,
+            self._latency(latency),
+            provider="dataprotection",
+            subscription=sub,
+            resource_group=rg,
+            vault=vault,
+            location=v["location"],
+            vault_key=ids.key(v["id"]),
+            ectx=ectx,
+            fault=fault,
+            **keys,
+        )
+
     def _latency(self, name: str) -> float:
         return float(self.config["latency_s"][name])
 
@@ -366,18 +393,8 @@ class DataProtection:
                 "'Required property 'backupInstance' not found in JSON. Path '', line 1, position 1.'"
             )
         server = self._check(v, bi)
-        return self.ops.create(
-            "dp.validate",
-            self._latency("validate"),
-            provider="dataprotection",
-            subscription=sub,
-            resource_group=rg,
-            vault=vault,
-            location=v["location"],
-            vault_key=ids.key(v["id"]),
-            server_key=ids.key(server["id"]),
-            ectx=ectx,
-            fault=fault,
+        return self._vault_op(
+            "dp.validate", "validate", v, sub, rg, vault, ectx, fault, server_key=ids.key(server["id"])
         )
 
     def _validate_done(self, op: Record) -> None:
@@ -460,20 +477,10 @@ class DataProtection:
                 record,
                 [("instances_by_vault", ids.key(v["id"])), ("instances_by_ds", ids.key(server["id"]))],
             )
-            op = self.ops.create(
-                "dp.instance_create",
-                self._latency("instance_create"),
-                provider="dataprotection",
-                subscription=sub,
-                resource_group=rg,
-                vault=vault,
-                location=v["location"],
-                vault_key=ids.key(v["id"]),
-                server_key=ids.key(server["id"]),
-                instance_key=k,
-                ectx=ectx,
-                fault=fault,
-            )
+            op = self._vault_op(
+                "dp.instance_create", "instance_create", v, sub, rg, vault, ectx, fault,
+                server_key=ids.key(server["id"]), instance_key=k,
+            )  # fmt: skip
         return record, op, existing is None
 
     def _create_done(self, op: Record) -> None:
@@ -566,17 +573,8 @@ class DataProtection:
             record["properties"]["currentProtectionState"] = "SoftDeleting"
             record["properties"]["protectionStatus"] = {"status": "SoftDeleting"}
             record["properties"]["provisioningState"] = "Deleting"
-            return self.ops.create(
-                "dp.instance_delete",
-                self._latency("instance_delete"),
-                provider="dataprotection",
-                subscription=sub,
-                resource_group=rg,
-                vault=vault,
-                location=v["location"],
-                vault_key=ids.key(v["id"]),
-                instance_key=k,
-                ectx=ectx,
+            return self._vault_op(
+                "dp.instance_delete", "instance_delete", v, sub, rg, vault, ectx, None, instance_key=k
             )
 
     def _delete_done(self, op: Record) -> None:
