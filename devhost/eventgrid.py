@@ -19,12 +19,16 @@ from azure.functions import meta
 
 from devhost.invoker import Invoker, convert_input
 from devhost.loader import EVENT_GRID, FunctionSpec
+from shared.safejson import JsonRejected, loads
 
 log = logging.getLogger("devhost.eventgrid")
 
 WEBHOOK_PATH = "/runtime/webhooks/EventGrid"
 CLOUDEVENT = "application/cloudevents+json"
 CLOUDEVENT_BATCH = "application/cloudevents-batch+json"
+# Event Grid delivers at most 1 MB per event and per batch; resource events nest a handful of levels.
+MAX_DELIVERY_BYTES = 1024 * 1024
+MAX_DELIVERY_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,9 @@ def classify(method: str, headers: Mapping[str, str], body: bytes) -> Reply | li
     if method != "POST":
         return _error(405, f"{method} is not allowed on the Event Grid webhook")
     try:
-        payload = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(400, f"body is not JSON: {exc}")
+        payload = loads(body or b"null", max_bytes=MAX_DELIVERY_BYTES, max_depth=MAX_DELIVERY_DEPTH)
+    except JsonRejected as exc:
+        return _error(400, f"body rejected: {exc}")
     event_type = headers.get("aeg-event-type", "")
     content_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
     if event_type.lower() == "subscriptionvalidation":

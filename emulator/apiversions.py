@@ -45,3 +45,5 @@ RESOURCES = frozenset(
         "2025-04-01",
     }
 )
+# Microsoft.Resources/subscriptions (the subscriptions list has api-versions of its own).
+SUBSCRIPTIONS = frozenset({"2016-06-01", "2020-01-01", "2021-01-01", "2022-12-01"})

@@ -39,5 +39,14 @@ def to_resource_event(event: Any) -> ResourceEvent:
         event_type=event_type if isinstance(event_type, str) else "",
         subject=str(getattr(event, "subject", "") or ""),
         event_time=moment.isoformat() if isinstance(moment, datetime) else "",
-        data=event.get_json(),
+        data=_data(event),
     )
+
+
+def _data(event: Any) -> Any:
+    """The event's data, or None when it cannot be read (the event is then ignored with a reason, not retried)."""
+    try:
+        return event.get_json()
+    except (ValueError, RecursionError):
+        logger.warning("event %s: data is not readable JSON; ignored", str(getattr(event, "id", ""))[:100])
+        return None

@@ -112,9 +112,14 @@ param tierPolicies object = {}
 @description('AUTOPROTECT_DRY_RUN: true records what would be done without writing to ARM.')
 param dryRun string = 'false'
 
+// A secure parameter is left out of the deployment history only while it stays secure: app/function.bicep takes it
+// as its own @secure() parameter (never inside appSettings), and tests/infra/test_secrets.py checks the whole path.
 @secure()
-@description('AUTOPROTECT_NOTIFY_WEBHOOK_URL: https webhook told once per incident; its path is a secret. Empty: none.')
+@description('AUTOPROTECT_NOTIFY_WEBHOOK_URL: https webhook told once per incident; its path is a secret. Empty: none. Ignored when notifyWebhookSecretUri is set.')
 param notifyWebhookUrl string = ''
+
+@description('Key Vault secret URI (https://<vault>.vault.azure.net/secrets/<name>, no version: the newest is used) holding the webhook URL. Set: AUTOPROTECT_NOTIFY_WEBHOOK_URL becomes a Key Vault reference and the URL never passes through the deployment. The app identity needs Key Vault Secrets User on that secret (docs/DEPLOY.md). Empty: notifyWebhookUrl.')
+param notifyWebhookSecretUri string = ''
 
 @allowed([
   'json'
@@ -169,8 +174,11 @@ param pollConcurrency string = '16'
 @description('AUTOPROTECT_POLL_BATCH: most outstanding items one poller run handles.')
 param pollBatch string = '2000'
 
-@description('AUTOPROTECT_SUBSCRIPTIONS: subscriptions in scope, comma-separated. Each gets an Event Grid system topic and Reader for the app. Empty: this subscription only (the app then acts on any subscription its identity can read).')
+@description('Subscriptions in scope, comma-separated. Each gets an Event Grid system topic and Reader for the app, and the list (empty: this subscription only) is written to AUTOPROTECT_SUBSCRIPTIONS, so the app acts nowhere else unless anySubscription is true.')
 param subscriptionIds string = ''
+
+@description('AUTOPROTECT_ANY_SUBSCRIPTION: true lets the app act on servers in any subscription its identity can read (open scope), not only those in subscriptionIds. Topics and Reader are still created only for subscriptionIds.')
+param anySubscription bool = false
 
 @allowed([
   'true'
@@ -178,6 +186,9 @@ param subscriptionIds string = ''
 ])
 @description('AUTOPROTECT_AUTO_GRANT: true lets the app give each vault\'s identity the two roles it needs on a server. Adds a Role Based Access Control Administrator assignment constrained to exactly that.')
 param autoGrant string = 'false'
+
+@description('Resource ID of an existing Resource Guard (Microsoft.DataProtection/resourceGuards), owned by a security admin, ideally in another subscription or tenant, in the vaults\' region. Set: every vault is linked to it (multi-user authorization), so deleting backup instances and other critical operations need that admin\'s approval. Empty: no guard.')
+param resourceGuardId string = ''
 
 // ---------------------------------------------------------------------------------------------------------------
 // Names
@@ -199,11 +210,14 @@ var eventFunctionName = 'on_resource_write'
 var requestedSubscriptionIds = [for id in split(subscriptionIds, ','): trim(id)]
 var subscriptionIdsResolved = empty(trim(subscriptionIds)) ? array(subscription().subscriptionId) : union(requestedSubscriptionIds, [])
 var regionVaultIds = [for region in items(regionVaults): region.value.vault]
-// union() drops duplicates: one Backup Contributor assignment per vault.
+// union() drops duplicates: one vault role assignment per vault.
 var vaultIds = union(array(defaultVaultId), regionVaultIds)
 var vaultSubscriptionIdList = [for id in vaultIds: split(id, '/')[2]]
 var vaultSubscriptionIds = union(vaultSubscriptionIdList, [])
 var vaultSubscriptionScopes = [for id in vaultSubscriptionIds: '/subscriptions/${id}']
+// Where the custom roles below may be assigned. The deployment's own subscription is listed too: a definition is
+// created in it.
+var customRoleScopes = union(array(subscription().id), vaultSubscriptionScopes)
 
 // ---------------------------------------------------------------------------------------------------------------
 // The app's resource group
@@ -314,15 +328,20 @@ module plan 'br/public:avm/res/web/serverfarm:0.1.1' = {
   }
 }
 
-// Every setting autoprotect reads (shared/config.py SETTINGS), plus any reserved for features still to come.
-// The host's own settings (AzureWebJobsStorage__*, APPLICATIONINSIGHTS_*) are added in app/function.bicep.
+// Every setting autoprotect reads (shared/config.py SETTINGS), plus any reserved for features still to come, but the
+// notification webhook. The host's own settings (AzureWebJobsStorage__*, APPLICATIONINSIGHTS_*) and the webhook
+// are added in app/function.bicep. Nothing secret may go in here: a module's object parameter is stored in the
+// deployment history.
 var autoprotectSettings = {
   AUTOPROTECT_DEFAULT_VAULT_ID: defaultVaultId
   AUTOPROTECT_DEFAULT_POLICY_ID: defaultPolicyId
   AUTOPROTECT_REGION_VAULTS: string(regionVaults)
   AUTOPROTECT_OPTOUT_TAG: optoutTag
   AUTOPROTECT_OPTOUT_VALUE: optoutValue
-  AUTOPROTECT_SUBSCRIPTIONS: subscriptionIds
+  // Always the resolved scope, never the raw (possibly empty) parameter: an empty allow-list would open the app
+  // to every subscription its identity can read, which only anySubscription may do.
+  AUTOPROTECT_SUBSCRIPTIONS: join(subscriptionIdsResolved, ',')
+  AUTOPROTECT_ANY_SUBSCRIPTION: anySubscription ? 'true' : 'false'
   AUTOPROTECT_MODE: mode
   AUTOPROTECT_OPTIN_TAG: optinTag
   AUTOPROTECT_OPTIN_VALUE: optinValue
@@ -330,7 +349,7 @@ var autoprotectSettings = {
   AUTOPROTECT_TIER_TAG: tierTag
   AUTOPROTECT_TIER_POLICIES: string(tierPolicies)
   AUTOPROTECT_DRY_RUN: dryRun
-  AUTOPROTECT_NOTIFY_WEBHOOK_URL: notifyWebhookUrl
+  // AUTOPROTECT_NOTIFY_WEBHOOK_URL is a secret: app/function.bicep writes it from its own @secure() parameter.
   AUTOPROTECT_NOTIFY_FORMAT: notifyFormat
   AUTOPROTECT_JOBS_QUEUE: jobsQueue
   AUTOPROTECT_LEDGER_TABLE: ledgerTable
@@ -366,6 +385,8 @@ module functionApp 'app/function.bicep' = {
     userAssignedIdentityId: useUserAssignedIdentity ? userIdentity.outputs.resourceId : ''
     userAssignedIdentityClientId: useUserAssignedIdentity ? userIdentity.outputs.clientId : ''
     appSettings: autoprotectSettings
+    notifyWebhookUrl: notifyWebhookUrl
+    notifyWebhookSecretUri: notifyWebhookSecretUri
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
   }
@@ -378,7 +399,42 @@ var appPrincipalId = useUserAssignedIdentity ? userIdentity.outputs.principalId 
 // Role assignments (docs/SECURITY.md, "Deployment grants")
 // ---------------------------------------------------------------------------------------------------------------
 
-// Backup Contributor on each vault: validate for backup, create and read backup instances.
+// The app's role on each vault: exactly the Microsoft.DataProtection actions the app calls on a vault, and no
+// delete (not Backup Contributor, which can delete backup instances and policies). Reading backup jobs is left out:
+// only the operator CLI reads them (`report --with-backups`), with the operator's own identity.
+// Action names: the Microsoft.DataProtection resource provider operations list and the Backup Contributor
+// definition (Azure built-in roles); tests/infra/test_vault_role.py holds the exact list.
+resource vaultRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'autoprotect-vault-backup', environmentName)
+  properties: {
+    roleName: 'autoprotect backup instance writer (${environmentName})'
+    description: 'Read a backup vault and its policies, validate for backup, create, update and read backup instances, follow vault-scoped operations. No delete.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          // GET the vault (its location and identity).
+          'Microsoft.DataProtection/backupVaults/read'
+          // The policy a backup instance names.
+          'Microsoft.DataProtection/backupVaults/backupPolicies/read'
+          // POST .../validateForBackup.
+          'Microsoft.DataProtection/backupVaults/validateForBackup/action'
+          // List, GET and PUT backup instances.
+          'Microsoft.DataProtection/backupVaults/backupInstances/read'
+          'Microsoft.DataProtection/backupVaults/backupInstances/write'
+          // Operation status and results under the vault (Azure-AsyncOperation / Location of validate and PUT).
+          'Microsoft.DataProtection/backupVaults/operationStatus/read'
+          'Microsoft.DataProtection/backupVaults/operationResults/read'
+          'Microsoft.DataProtection/backupVaults/backupInstances/operationResults/read'
+        ]
+        notActions: []
+      }
+    ]
+    assignableScopes: customRoleScopes
+  }
+}
+
+// The vault role on each vault (and, with resourceGuardId, the vault's link to the Resource Guard).
 module vaultAccess 'app/vault-rbac.bicep' = [
   for (vaultId, i) in vaultIds: {
     name: 'vault-rbac-${i}'
@@ -386,13 +442,18 @@ module vaultAccess 'app/vault-rbac.bicep' = [
     params: {
       vaultName: split(vaultId, '/')[8]
       principalId: appPrincipalId
+      roleDefinitionGuid: vaultRole.name
+      resourceGuardId: resourceGuardId
     }
+    dependsOn: [
+      vaultRole
+    ]
   }
 ]
 
 // Operation status at subscription scope, in every vault's subscription. Location-scoped status URLs
 // (/subscriptions/{id}/providers/Microsoft.DataProtection/locations/{region}/operationStatus/{op}) sit above the vault,
-// so Backup Contributor on the vault alone does not cover them; Reader would, but only where it is granted.
+// so the vault role alone does not cover them; Reader would, but only where it is granted.
 resource operationStatusRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'autoprotect-operation-status', environmentName)
   properties: {
@@ -408,8 +469,7 @@ resource operationStatusRole 'Microsoft.Authorization/roleDefinitions@2022-04-01
         notActions: []
       }
     ]
-    // The deployment's own subscription is listed too: a definition is created in it.
-    assignableScopes: union(array(subscription().id), vaultSubscriptionScopes)
+    assignableScopes: customRoleScopes
   }
 }
 

@@ -54,6 +54,8 @@ def app_settings(banner: dict[str, Any], connection_string: str, vault_id: str, 
         "AUTOPROTECT_ARM_ENDPOINT": banner["arm"],
         "AUTOPROTECT_DEFAULT_VAULT_ID": vault_id,
         "AUTOPROTECT_DEFAULT_POLICY_ID": policy_id,
+        # Closed scope, as the Bicep writes it: the subscriptions the estate lives in.
+        "AUTOPROTECT_SUBSCRIPTIONS": ",".join(banner["subscription_ids"]),
         "AUTOPROTECT_JOBS_QUEUE": QUEUE,
         "AUTOPROTECT_LEDGER_TABLE": TABLE,
         "AUTOPROTECT_POLL_SCHEDULE": "*/2 * * * * *",

@@ -7,6 +7,7 @@ discriminators and required. Every URL is built from a validated ServerId or Vau
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from shared.ids import SERVER_RESOURCE_TYPE, ServerId, VaultChildId
 from shared.rules import ServerFacts
 
 _VAULT_CACHE_TTL_S = 900.0
+SUBSCRIPTIONS_API = "2022-12-01"
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _MAX_PAGES = 50
 
 
@@ -52,6 +55,7 @@ class BackupApi:
         self._arm = arm
         self._dp = settings.dataprotection_api_version
         self._pg = settings.postgres_api_version
+        self._subscriptions = settings.subscriptions_in_scope()
         self._vaults: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
@@ -67,6 +71,18 @@ class BackupApi:
         """Every flexible server of a subscription, page by page (ARM pages with nextLink)."""
         path = f"/subscriptions/{subscription_id}/providers/{SERVER_RESOURCE_TYPE}"
         return self.paged(self._arm.url_for(path, self._pg), max_pages=10_000)
+
+    def subscriptions(self) -> list[str]:
+        """The subscriptions to act on: the allow-list, or (AUTOPROTECT_ANY_SUBSCRIPTION) every enabled one the
+        identity can read, from ARM's subscriptions list."""
+        if self._subscriptions:
+            return self._subscriptions
+        found = []
+        for item in self.paged(self._arm.url_for("/subscriptions", SUBSCRIPTIONS_API), max_pages=1_000):
+            sub = item.get("subscriptionId")
+            if isinstance(sub, str) and _GUID.fullmatch(sub) and str(item.get("state", "Enabled")) == "Enabled":
+                found.append(sub.lower())
+        return sorted(set(found))
 
     def list_instances(self, vault: VaultChildId) -> Iterator[dict[str, Any]]:
         return self.paged(self._arm.url_for(f"{vault.vault_id}/backupInstances", self._dp), max_pages=10_000)
@@ -84,7 +100,7 @@ class BackupApi:
                 raise self._arm.error_of(response)
             yield from (item for item in response.body.get("value") or [] if isinstance(item, dict))
             link = response.body.get("nextLink")
-            next_url = self._arm.check_url(link) if isinstance(link, str) and link else None
+            next_url = self._arm.check_next_link(link, url) if isinstance(link, str) and link else None
 
     def first_backups(self, vaults: list[VaultChildId]) -> dict[str, datetime]:
         """When each datasource's first backup job completed (lower-cased server ID -> time), from the vaults."""
@@ -132,11 +148,12 @@ class BackupApi:
     def error_of(self, response: ArmResponse) -> ArmError:
         return self._arm.error_of(response)
 
-    def check_url(self, url: str) -> str:
-        return self._arm.check_url(url)
+    def check_operation_url(self, url: str) -> str:
+        return self._arm.check_operation_url(url)
 
     def poll(self, url: str) -> ArmResponse:
-        return self._arm.get(url)
+        """GET an operation's status; the URL must have an operation path shape (ForeignOriginError if not)."""
+        return self._arm.get(self._arm.check_operation_url(url))
 
     def vault(self, vault: VaultChildId) -> dict[str, Any]:
         """The vault resource (location, identity), cached for a quarter of an hour per process."""
@@ -160,6 +177,12 @@ class BackupApi:
         return str(identity.get("principalId") or "") if isinstance(identity, dict) else ""
 
 
+def datasource_is(instance: object, server: ServerId) -> bool:
+    """True when a backup instance from ARM protects exactly this server (checked before any PUT or DELETE)."""
+    source = dig(instance, "properties", "dataSourceInfo", "resourceID")
+    return isinstance(source, str) and source.lower().rstrip("/") == server.key
+
+
 def already_protected_in(instances: list[dict[str, Any]]) -> list[str]:
     """Vault IDs that hold an instance for the server (from the extension-routing list)."""
     from shared.ids import vault_of
@@ -172,4 +195,4 @@ def already_protected_in(instances: list[dict[str, Any]]) -> list[str]:
     return vaults
 
 
-__all__ = ["ArmError", "BackupApi", "already_protected_in", "backup_instance"]
+__all__ = ["ArmError", "BackupApi", "already_protected_in", "backup_instance", "datasource_is"]

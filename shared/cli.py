@@ -1,7 +1,10 @@
 """`autoprotect`: the operator's command line, over the same queue and ledger the functions use.
 
-It needs storage access only (a connection string, or account URLs plus an Azure credential), never ARM:
-`submit` puts a job on the queue for the functions to run, `status` reads the ledger.
+`submit` and `status` need storage access only (a connection string, or account URLs plus an Azure credential):
+`submit` puts a job on the queue for the functions to run, `status` reads the ledger. `plan`, `report
+--with-backups` and `unprotect` also read or write ARM, always with the operator's own Azure identity
+(DefaultAzureCredential: `az login`, environment, workload or managed identity), never the app's. `unprotect` is
+the only way to stop protection: the app's own role cannot delete a backup instance.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from shared.intake import Intake
 from shared.jobqueue import JobQueue
 from shared.ledger import Ledger, ServerRecord
 from shared.messages import Source
+from shared.terminal import safe_text
 
 app = typer.Typer(help="Make sure every PostgreSQL flexible server is protected by Azure Backup.", no_args_is_help=True)
 console = Console()
@@ -38,7 +42,7 @@ def _connect(queue: str, table: str) -> tuple[Intake, Ledger]:
     try:
         queue_client, poison_client, table_client = storage_clients(queue, table)
     except RuntimeError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(safe_text(exc, style="red"))
         raise typer.Exit(2) from exc
     ledger = Ledger(table_client)
     jobs = JobQueue(queue_client, poison_client)
@@ -51,7 +55,7 @@ def _parse_server(server_id: str) -> ServerId:
     try:
         return ServerId.parse(server_id)
     except InvalidResourceId as exc:
-        console.print(Text("not a flexible server ID: ", style="red") + Text(str(exc)))
+        console.print(Text("not a flexible server ID: ", style="red") + safe_text(exc))
         raise typer.Exit(2) from exc
 
 
@@ -68,7 +72,7 @@ def submit(
     intake.ledger.ensure_table()
     intake.queue.ensure_queue()
     outcome = intake.submit(server, source=Source.MANUAL, reason=reason or "submitted with the CLI")
-    console.print(f"{server.id}: {outcome}")
+    console.print(safe_text(f"{server.id}: {outcome}"))
 
 
 @app.command()
@@ -114,6 +118,7 @@ def status_row(record: ServerRecord) -> dict[str, Any]:
         "firstSeenAt": record.first_seen_at,
         "stateChangedAt": record.state_changed_at,
         "protectedAt": record.protected_at,
+        "stoppedBy": record.stopped_by,
         "transitions": record.transitions,
     }
 
@@ -125,16 +130,11 @@ def plan(
 ) -> None:
     """What autoprotect would do for every server in scope, changing nothing (reads ARM with your identity)."""
     from shared.backup import BackupApi
-    from shared.config import ConfigError, Settings
     from shared.planner import Planner
-    from shared.runtime import arm_client
+    from shared.runtime import operator_arm_client
 
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
-    items = list(Planner(settings, BackupApi(arm_client(settings), settings)).plan(subscription or ()))
+    settings = _settings()
+    items = list(Planner(settings, BackupApi(operator_arm_client(settings), settings)).plan(subscription or ()))
     if as_json:
         typer.echo(json.dumps([item.as_dict() for item in items], indent=2))
         return
@@ -144,7 +144,7 @@ def plan(
     for item in items:
         where = f"{item.vault} / {item.policy}" if item.vault else ""
         cells = (item.server_id.rsplit("/", 1)[-1], item.action, item.detail, where, item.instance_name, item.grants)
-        grid.add_row(*(Text(cell) for cell in cells))
+        grid.add_row(*(safe_text(cell) for cell in cells))
     console.print(grid)
 
 
@@ -153,28 +153,66 @@ def unprotect(
     server_id: Annotated[str, typer.Argument(help="Full ARM ID of the flexible server.")],
     yes: Annotated[bool, typer.Option("--yes", help="Really stop protection and delete the backups.")] = False,
     reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "",
+    wait: Annotated[float, typer.Option(help="Seconds to follow the delete before leaving it to the app.")] = 600,
     queue: QueueName = _DEFAULTS["AUTOPROTECT_JOBS_QUEUE"],
     table: TableName = _DEFAULTS["AUTOPROTECT_LEDGER_TABLE"],
 ) -> None:
-    """Stop protection and DELETE the server's backup instance with all its recovery points."""
-    from shared.messages import JobKind, JobMessage
+    """Stop protection and DELETE the server's backup instance with all its recovery points (your identity)."""
+    from shared.arm.errors import ArmError
+    from shared.backup import BackupApi
+    from shared.runtime import operator_arm_client
+    from shared.unprotect import Unprotector
 
     server = _parse_server(server_id)
-    intake, ledger = _connect(queue, table)
-    found = ledger.get(server)
-    if found and found.record.instance_name:
-        what = f"backup instance {found.record.instance_name} in vault {found.record.vault_id}"
-    else:
-        what = "its backup instance in autoprotect's vaults (looked up when the job runs)"
+    settings = _settings()
+    _, ledger = _connect(queue, table)
+    api = BackupApi(operator_arm_client(settings), settings)
+    service = Unprotector(settings, api, ledger)
+    try:
+        target = service.find(server)
+    except ArmError as exc:
+        console.print(safe_text(f"cannot read {server.id}'s backup instances: {exc}", style="red"))
+        raise typer.Exit(3) from exc
+    if target is None:
+        console.print(safe_text(f"no backup instance in autoprotect's vaults protects {server.id}; nothing to stop"))
+        raise typer.Exit(1)
     if not yes:
         console.print(
-            Text(f"Would stop protection of {server.id} and DELETE {what}, with all its recovery points.\n")
-            + Text("Nothing was changed. Re-run with --yes to do it.")
+            safe_text(
+                f"Would stop protection of {server.id} and DELETE {target.describe()}, with its recovery points.\n"
+            )
+            + Text("Nothing was changed. Re-run with --yes to do it (as your own Azure identity).")
         )
         raise typer.Exit(1)
-    intake.queue.ensure_queue()
-    intake.queue.send(JobMessage(JobKind.UNPROTECT, server, Source.MANUAL, reason=reason or "requested with the CLI"))
-    console.print(Text(f"unprotect queued for {server.id}: {what}. Follow it with: autoprotect status {server.id}"))
+    caller = api.arm.caller()
+    try:
+        url = service.stop(target, caller=caller, reason=reason)
+        error = service.follow(url, timeout_s=wait) if url else None
+    except ArmError as exc:
+        console.print(safe_text(f"stop protection refused for {server.id}: {exc}", style="red"))
+        if exc.recommended_action:
+            console.print(safe_text(exc.recommended_action))
+        raise typer.Exit(3) from exc
+    if error is not None and error.code != "StillRunning":
+        console.print(safe_text(f"stop protection of {server.id} failed: {error}", style="red"))
+        raise typer.Exit(3)
+    done = "is still running; the app follows it" if error else "was accepted by Azure Backup"
+    console.print(
+        safe_text(
+            f"Deleting {target.describe()} {done}. Recorded as requested by {caller}. The app's poller confirms it "
+            f"and moves the server to Unprotected (notified once). Follow it with: autoprotect status {server.id}"
+        )
+    )
+
+
+def _settings() -> Any:
+    from shared.config import ConfigError, Settings
+
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        console.print(safe_text(exc, style="red"))
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -211,15 +249,10 @@ def report(
 
 def _first_backups() -> dict[str, datetime]:
     from shared.backup import BackupApi
-    from shared.config import ConfigError, Settings
-    from shared.runtime import arm_client
+    from shared.runtime import operator_arm_client
 
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        console.print(Text(str(exc), style="red"))
-        raise typer.Exit(2) from exc
-    api = BackupApi(arm_client(settings), settings)
+    settings = _settings()
+    api = BackupApi(operator_arm_client(settings), settings)
     return api.first_backups([target.vault for target in settings.targets()])
 
 
@@ -238,7 +271,7 @@ def status_table(records: list[ServerRecord]) -> Table:
             error,
             record.state_changed_at[:19].replace("T", " "),
         )
-        table.add_row(*(Text(cell) for cell in cells))  # ledger text is data, never rich markup
+        table.add_row(*(safe_text(cell) for cell in cells))  # ledger text is data: no markup, no control codes
     return table
 
 

@@ -11,7 +11,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from shared.ids import InvalidResourceId, VaultChildId
@@ -50,7 +50,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "AUTOPROTECT_SUBSCRIPTIONS",
         "",
-        "Comma-separated subscription IDs the app may act on; empty: any the identity can reach",
+        "Comma-separated subscription IDs the app may act on; required unless AUTOPROTECT_ANY_SUBSCRIPTION=true",
+    ),
+    SettingSpec(
+        "AUTOPROTECT_ANY_SUBSCRIPTION",
+        "false",
+        "true: with no allow-list, act on any subscription the identity can read (open scope; off by default)",
     ),
     SettingSpec("AUTOPROTECT_OPTOUT_TAG", "autoprotect", "Tag name that excludes a server (case-insensitive)"),
     SettingSpec("AUTOPROTECT_OPTOUT_VALUE", "off", "Tag value that excludes a server (case-insensitive)"),
@@ -129,6 +134,7 @@ class Settings:
     default_target: VaultTarget
     region_targets: Mapping[str, VaultTarget]
     subscriptions: frozenset[str]
+    any_subscription: bool
     optout_tag: str
     optout_value: str
     mode: str
@@ -140,7 +146,7 @@ class Settings:
     dry_run: bool
     sweep_schedule: str
     auto_grant: bool
-    notify_webhook_url: str
+    notify_webhook_url: str = field(repr=False)  # a bearer secret (Slack and Teams keep the credential in the path)
     notify_format: str
     jobs_queue: str
     ledger_table: str
@@ -167,6 +173,7 @@ class Settings:
             default_target=default_target,  # type: ignore[arg-type]
             region_targets=reader.region_targets("AUTOPROTECT_REGION_VAULTS"),
             subscriptions=reader.guids("AUTOPROTECT_SUBSCRIPTIONS"),
+            any_subscription=reader.choice("AUTOPROTECT_ANY_SUBSCRIPTION", ("true", "false")) == "true",
             optout_tag=reader.text("AUTOPROTECT_OPTOUT_TAG", max_length=512),
             optout_value=reader.text("AUTOPROTECT_OPTOUT_VALUE", max_length=256, allow_empty=True),
             mode=reader.choice("AUTOPROTECT_MODE", ("opt-out", "opt-in")),
@@ -198,6 +205,12 @@ class Settings:
             poll_concurrency=int(reader.number("AUTOPROTECT_POLL_CONCURRENCY", 1, 256)),
             poll_batch=int(reader.number("AUTOPROTECT_POLL_BATCH", 1, 100_000)),
         )
+        if not settings.subscriptions and not settings.any_subscription:
+            # Closed by default: an empty list once meant "anywhere", which let a forged job reach any subscription.
+            reader.errors.append(
+                "AUTOPROTECT_SUBSCRIPTIONS is empty: list the subscription IDs autoprotect may act on, or set "
+                "AUTOPROTECT_ANY_SUBSCRIPTION=true to let it act on any subscription its identity can read"
+            )
         reader.raise_if_errors()
         return settings
 
@@ -206,18 +219,19 @@ class Settings:
         return self.region_targets.get(normalize_region(region))
 
     def scope_error(self, subscription_id: str) -> str | None:
-        """Why a subscription is out of bounds for this app, or None when it may act there."""
-        if self.subscriptions and subscription_id.lower() not in self.subscriptions:
-            return f"subscription {subscription_id} is not in AUTOPROTECT_SUBSCRIPTIONS"
-        return None
+        """Why a subscription is out of bounds for this app, or None when it may act there (closed by default)."""
+        if self.any_subscription or subscription_id.lower() in self.subscriptions:
+            return None
+        return f"subscription {subscription_id} is not in AUTOPROTECT_SUBSCRIPTIONS"
 
     def targets(self) -> list[VaultTarget]:
         """Every configured vault and policy, the default first."""
         return [self.default_target, *self.region_targets.values()]
 
     def subscriptions_in_scope(self) -> list[str]:
-        """The allow-list, or else the default vault's subscription (the sweep must know where to look)."""
-        return sorted(self.subscriptions) or [self.default_target.vault.subscription_id]
+        """The allow-list: where the sweep looks. Empty only with AUTOPROTECT_ANY_SUBSCRIPTION=true, when the
+        sweep asks ARM which subscriptions the identity can read (the Bicep always writes the list)."""
+        return sorted(self.subscriptions)
 
     @property
     def scope(self) -> str:

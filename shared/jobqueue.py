@@ -11,6 +11,8 @@ from azure.storage.queue import QueueClient
 from shared.messages import JobMessage
 
 _MAX_VISIBILITY_DELAY_S = 7 * 24 * 3600 - 1
+# A queue message may be 64 KiB once base64-encoded, so 48 KiB of UTF-8 text; keep a margin below it.
+MAX_POISON_TEXT_BYTES = 45_000
 
 
 class JobQueue:
@@ -34,10 +36,27 @@ class JobQueue:
 
     def poison(self, body: bytes | str, reason: str) -> None:
         """Park a message that can never succeed in `<queue>-poison`, wrapped with the reason it failed."""
-        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-        wrapped = json.dumps({"reason": reason[:1000], "message": text[:32_000]}, separators=(",", ":"))
+        wrapped = poison_wrapper(body, reason)
         if self._poison is None:
             raise RuntimeError("no poison queue configured")
         with contextlib.suppress(ResourceExistsError):
             self._poison.create_queue()
         self._poison.send_message(wrapped)
+
+
+def poison_wrapper(body: bytes | str, reason: str, *, limit: int = MAX_POISON_TEXT_BYTES) -> str:
+    """The poison entry: the reason and as much of the original as fits the queue's limit once encoded.
+
+    The size is measured after JSON escaping, which can grow a hostile body six-fold (a control character becomes
+    `\\u0000`), so the original is cut until the whole entry fits, and the cut is said in the entry itself.
+    """
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    entry: dict[str, object] = {"reason": reason[:1000], "message": text}
+    keep = len(text)
+    while True:
+        wrapped = json.dumps(entry, separators=(",", ":"))
+        if len(wrapped.encode("utf-8")) <= limit:
+            return wrapped
+        keep //= 2
+        entry["message"] = text[:keep]
+        entry["truncated"] = f"the message was {len(text)} characters; the first {keep} are kept"

@@ -43,7 +43,7 @@ class State(StrEnum):
     GONE = "Gone"
     NEEDS_ATTENTION = "NeedsAttention"
     PLANNED = "Planned"
-    UNPROTECTING = "Unprotecting"
+    UNPROTECTING = "Unprotecting"  # an operator's stop-protection request is being followed (read-only)
     UNPROTECTED = "Unprotected"
 
 
@@ -104,6 +104,8 @@ class ServerRecord:
     state_changed_at: str = ""
     notified_incident: str = ""
     grants_created: str = ""
+    stopped_by: str = ""
+    poll_errors: int = 0
     transitions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -165,7 +167,7 @@ class ServerRecord:
                     raw = {}
             elif item.name == "state":
                 raw = State(raw)
-            elif item.name in ("attempts", "requeues"):
+            elif item.name in ("attempts", "requeues", "poll_errors"):
                 raw = int(raw)
             values[item.name] = raw
         return cls(**values)

@@ -8,13 +8,19 @@ retried or raised, because a notification must never break or slow the protectio
 
 The webhook URL is a bearer secret (Slack and Teams put the credential in the path), so it is never logged,
 never put in a payload or an exception, and only its host appears in results.
+
+Ledger text (ARM error messages, recommended actions, reasons) is attacker-influenced: whoever can make a
+deployment fail chooses it. Every format therefore drops control characters from it, and the chat formats
+neutralise their own markup, so the message cannot forge log lines, links, mentions or formatting.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,7 +45,20 @@ _SLACK_HEADER = 150
 _SLACK_TEXT = 2900
 _SLACK_FIELD = 1900
 _MESSAGE_LIMIT = 2000
+_TEAMS_SUMMARY = 200
 _USER_AGENT = "autoprotect-notify/1"
+
+# Line breaks and tabs (C0, NEL, U+2028/9) become one space, so words stay apart; every other C0/DEL/C1 control,
+# and a lone surrogate (which cannot be encoded as UTF-8 and would fail the POST), is dropped.
+_BREAKS = re.compile(r"[\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# What Adaptive Card TextBlocks (and FactSet values) would render as Markdown, or as a {{DATE()}} function.
+_TEAMS_SPECIAL = re.compile(r"([\\*_\[\]()#\-+!`~>|{}])")
+_TEAMS_ORDERED = re.compile(r"^(\d+)\.", re.MULTILINE)
+# A dot between a word character and a letter: the shape of every host name (evil.example, www.x.com).
+_HOST_DOT = re.compile(r"(?<=\w)\.(?=[^\W\d_])")
+# Slack has no escape inside a code span, so a backtick is swapped for the modifier letter grave accent.
+_BACKTICK_LOOKALIKE = "\u02cb"
 
 
 class NotifyFormat(StrEnum):
@@ -95,7 +114,12 @@ class Incident:
 
     @property
     def title(self) -> str:
-        what = "needs attention" if self.state == State.NEEDS_ATTENTION.value else "is no longer protected"
+        if self.state == State.UNPROTECTED.value:
+            what = "protection was stopped"
+        elif self.state == State.NEEDS_ATTENTION.value:
+            what = "needs attention"
+        else:
+            what = "is no longer protected"
         return f"autoprotect: {_display_name(self.server_id)} {what}"
 
 
@@ -113,12 +137,16 @@ def incident_key(record: ServerRecord) -> str:
 
 
 def is_incident(record: ServerRecord, previous: State | None = None) -> bool:
-    """NeedsAttention, or a server that was Protected and now is not, with an error to show for it.
+    """NeedsAttention; Unprotected, just entered; or a server that was Protected and now is not, with an error.
 
-    Leaving Protected without an error (a manual re-check, a deletion, an opt-out) is not an incident.
+    Protection being stopped is always worth telling, by whatever path (the operator's CLI or any other), with
+    an error or without; staying Unprotected is not news. Leaving Protected for another state without an
+    error (a manual re-check, a deletion, an opt-out) is not an incident.
     """
     if record.state == State.NEEDS_ATTENTION:
         return True
+    if record.state == State.UNPROTECTED:
+        return previous != State.UNPROTECTED
     return previous == State.PROTECTED and record.state != State.PROTECTED and bool(record.error_code)
 
 
@@ -152,7 +180,9 @@ def pending_incident(record: ServerRecord, previous: State | None, sent_key: str
 
 
 def build_payload(incident: Incident, fmt: NotifyFormat | str) -> dict[str, Any]:
+    """The JSON body for `fmt`; control characters are removed from every field first, whatever the format."""
     fmt = NotifyFormat(fmt)
+    incident = _without_controls(incident)
     if fmt is NotifyFormat.SLACK:
         return _slack(incident)
     if fmt is NotifyFormat.TEAMS:
@@ -160,7 +190,18 @@ def build_payload(incident: Incident, fmt: NotifyFormat | str) -> dict[str, Any]
     return _plain(incident)
 
 
+def _without_controls(incident: Incident) -> Incident:
+    """A copy whose every field is `_clean`: a newline or ANSI escape in ARM text forges no receiver log line."""
+    changes = {item.name: _clean(getattr(incident, item.name)) for item in dataclasses.fields(incident)}
+    return dataclasses.replace(incident, **changes)
+
+
+def _clean(text: str) -> str:
+    return _CONTROLS.sub("", _BREAKS.sub(" ", text))
+
+
 def _plain(incident: Incident) -> dict[str, Any]:
+    """Data for a program: values are left as they are (no markup to neutralise), only without controls."""
     subscription, resource_group, name = _parts(incident.server_id)
     return {
         "source": "autoprotect",
@@ -185,7 +226,7 @@ def _plain(incident: Incident) -> dict[str, Any]:
 def _slack(incident: Incident) -> dict[str, Any]:
     """Block Kit with a plain fallback `text`; ledger text is escaped so `<!channel>` in an error pings nobody."""
     subscription, resource_group, name = _parts(incident.server_id)
-    error = f"*Error* `{_slack_escape(incident.error_code or 'none recorded')}`"
+    error = f"*Error* {_slack_code(incident.error_code or 'none recorded')}"
     if incident.error_message:
         error += f"\n{_slack_escape(incident.error_message)}"
     blocks: list[dict[str, Any]] = [
@@ -207,7 +248,7 @@ def _slack(incident: Incident) -> dict[str, Any]:
     blocks.append(
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": _cut(f"`{_slack_escape(incident.server_id)}`", _SLACK_TEXT)}],
+            "elements": [{"type": "mrkdwn", "text": _cut(_slack_code(incident.server_id), _SLACK_TEXT)}],
         }
     )
     return {"text": _cut(_slack_escape(_summary(incident)), _SLACK_TEXT), "blocks": blocks}
@@ -218,7 +259,17 @@ def _slack_field(label: str, value: str) -> dict[str, str]:
 
 
 def _slack_escape(text: str) -> str:
+    """Slack's three special characters as entities, so `<!channel>` or `<https://x|y>` stay text.
+
+    Emphasis (`*`, `_`, `~`) is left alone: it cannot form a link or a mention, and it cannot reach past the
+    one block its text is in.
+    """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_code(text: str) -> str:
+    """`text` as one code span; a backtick in it would close the span early and Slack has no escape for it."""
+    return f"`{_slack_escape(text.replace('`', _BACKTICK_LOOKALIKE))}`"
 
 
 def _teams(incident: Incident) -> dict[str, Any]:
@@ -232,7 +283,7 @@ def _teams(incident: Incident) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": incident.title,
+            "text": _teams_text(incident.title),
             "size": "Medium",
             "weight": "Bolder",
             "color": "Attention",
@@ -241,23 +292,24 @@ def _teams(incident: Incident) -> dict[str, Any]:
         {
             "type": "FactSet",
             "facts": [
-                {"title": "Server", "value": f"{resource_group}/{name}"},
-                {"title": "Subscription", "value": subscription},
-                {"title": "State", "value": incident.state},
-                {"title": "Since", "value": _when(incident.entered_at)},
-                {"title": "Error code", "value": incident.error_code or "none recorded"},
+                {"title": "Server", "value": _teams_text(f"{resource_group}/{name}")},
+                {"title": "Subscription", "value": _teams_text(subscription)},
+                {"title": "State", "value": _teams_text(incident.state)},
+                {"title": "Since", "value": _teams_text(_when(incident.entered_at))},
+                {"title": "Error code", "value": _teams_text(incident.error_code or "none recorded")},
             ],
         },
     ]
     if incident.error_message:
-        body.append({"type": "TextBlock", "text": incident.error_message, "wrap": True})
+        body.append({"type": "TextBlock", "text": _teams_text(incident.error_message), "wrap": True})
     if incident.recommended_action:
         body.append({"type": "TextBlock", "text": "Recommended action", "weight": "Bolder", "wrap": True})
-        body.append({"type": "TextBlock", "text": incident.recommended_action, "wrap": True})
-    body.append({"type": "TextBlock", "text": incident.server_id, "isSubtle": True, "size": "Small", "wrap": True})
+        body.append({"type": "TextBlock", "text": _teams_text(incident.recommended_action), "wrap": True})
+    server = _teams_text(incident.server_id)
+    body.append({"type": "TextBlock", "text": server, "isSubtle": True, "size": "Small", "wrap": True})
     return {
         "type": "message",
-        "summary": _summary(incident)[:200],
+        "summary": _cut(_defang(_summary(incident)), _TEAMS_SUMMARY),
         "attachments": [
             {
                 "contentType": "application/vnd.microsoft.card.adaptive",
@@ -272,6 +324,22 @@ def _teams(incident: Incident) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _teams_text(text: str) -> str:
+    """Ledger text that a TextBlock or FactSet value shows literally: no link, no emphasis, no list, no heading.
+
+    URLs are defanged first, the way threat reports write them: `://` becomes `[:]//` and a dot inside a host
+    name becomes `[.]` (`https[:]//evil[.]example`), so neither a Markdown link nor Teams' auto-linking of bare
+    URLs and domains has a target to open. Then every character the Markdown subset (or a {{DATE()}} function)
+    gives a meaning is backslash-escaped, as is the dot of a numbered-list start such as `1.`.
+    """
+    escaped = _TEAMS_SPECIAL.sub(r"\\\1", _defang(text))
+    return _TEAMS_ORDERED.sub(r"\1\\.", escaped)
+
+
+def _defang(text: str) -> str:
+    return _HOST_DOT.sub("[.]", text.replace("://", "[:]//"))
 
 
 def _summary(incident: Incident) -> str:

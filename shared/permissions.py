@@ -78,7 +78,7 @@ class Permissions:
                 role = str(properties.get("roleDefinitionId") or "").rsplit("/", 1)[-1].lower()
                 found.append((role, str(properties.get("scope") or "").lower()))
             link = response.body.get("nextLink")
-            next_url = self._arm.check_url(link) if isinstance(link, str) and link else None
+            next_url = self._arm.check_next_link(link, url) if isinstance(link, str) and link else None
         return found
 
     def grant(self, grant: Grant, subscription_id: str) -> None:

@@ -39,7 +39,7 @@ class Planner:
         self._permissions = Permissions(api.arm)
 
     def plan(self, subscriptions: Iterable[str] = ()) -> Iterator[PlanItem]:
-        for subscription in list(subscriptions) or self.settings.subscriptions_in_scope():
+        for subscription in list(subscriptions) or self.api.subscriptions():
             for body in self.api.list_servers(subscription):
                 yield self.plan_one(body)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.arm.errors import ArmError, ArmUnavailable, ForeignOriginError
 from shared.arm.lro import Outcome, PollMode, classify, polling_target
-from shared.backup import BackupApi, already_protected_in
+from shared.backup import BackupApi, already_protected_in, datasource_is
 from shared.bodies import dig
 from shared.config import Settings, VaultTarget
 from shared.events import Ignored, ResourceEvent, interpret
@@ -53,6 +53,10 @@ MAX_WATCHDOG_REQUEUES = 5
 MAX_WAIT_BACKOFF_S = 600.0
 MAX_TRANSIENT_RETRIES = 3
 MAX_CONFIGURE_POLL_S = 60.0
+# Consecutive unexpected errors polling one server before it is handed to a person instead of polled for ever.
+MAX_POLL_ERRORS = 5
+# How many times the poller looks for a stopped instance to be gone before asking a person.
+MAX_UNPROTECT_CHECKS = 10
 
 
 @dataclass
@@ -116,13 +120,6 @@ class Protector:
             if current is None:
                 return "record vanished while being created"
         record = current.record
-        if message.kind is JobKind.UNPROTECT:
-            try:
-                return self._unprotect(current, message.reason)
-            except ConcurrentUpdate:
-                return "another instance moved this server on first"
-            except ArmUnavailable as exc:
-                raise RuntimeError(f"unprotect of {server} must be retried: {exc.message}") from exc
         if record.final:
             if message.source is Source.EXTERNAL:
                 return self.intake.submit(server, source=Source.EXTERNAL, reason=message.reason or "re-submitted")
@@ -216,6 +213,12 @@ class Protector:
             vaults = already_protected_in(instances)
             return self._finish(current, State.PROTECTED_ELSEWHERE, f"already protected in vault {', '.join(vaults)}")
         instance = ours[0]
+        if not datasource_is(instance, record.server):
+            # The routing list is ARM's answer, but a PUT onto another server's instance must never follow from it.
+            error = ArmError(
+                "InstanceMismatch", f"instance {str(instance.get('id'))[:200]} does not protect this server"
+            )
+            return self._finish(current, State.NEEDS_ATTENTION, error.message, error=error)
         record.instance_name = str(instance.get("name") or record.server.backup_instance_name())
         current_policy = str(dig(instance, "properties", "policyInfo", "policyId") or "")
         if current_policy and current_policy.lower() != target.policy.key and not self.settings.dry_run:
@@ -260,10 +263,32 @@ class Protector:
             return self._poll_one(item)
         except ConcurrentUpdate:
             return "raced"
-        except Exception:
-            # One bad server must not stop the others; its marker stays, so it is looked at again.
+        except Exception as exc:
+            # One bad server must not stop the others; its marker stays, so it is looked at again, but only a few
+            # times: an answer we cannot handle would otherwise be polled every run, for ever, with nobody told.
             logger.exception("polling %s failed", item.server)
-            return "error"
+            return self._count_poll_error(item, exc)
+
+    def _count_poll_error(self, item: DueItem, exc: Exception) -> str:
+        try:
+            current = self.ledger.get(item.server)
+            if current is None or current.record.final:
+                return "error"
+            record = current.record
+            record.poll_errors += 1
+            if record.poll_errors >= MAX_POLL_ERRORS:
+                error = ArmError("PollFailed", f"{type(exc).__name__}: {str(exc)[:300]}")
+                self._finish(
+                    current,
+                    State.NEEDS_ATTENTION,
+                    f"polling failed {record.poll_errors} times in a row in {record.state.value}",
+                    error=error,
+                )
+                return "error: handed to a person"
+            self.ledger.replace(record, current.etag)
+        except Exception:
+            logger.exception("could not record the polling error for %s", item.server)
+        return "error"
 
     def _poll_one(self, item: DueItem) -> str:
         now = self._now()
@@ -279,6 +304,8 @@ class Protector:
         try:
             if record.state in JOB_STATES:
                 return self._requeue(current)
+            if record.state == State.UNPROTECTING and not record.operation_url:
+                return self._poll_stopped_instance(current)
             if record.state in (State.VALIDATING, State.CREATING, State.UNPROTECTING):
                 return self._poll_operation(current)
             if record.state == State.CONFIGURING:
@@ -327,37 +354,32 @@ class Protector:
             record.clear_error()
             return self._requeue(current)
         if record.state == State.UNPROTECTING:
-            return self._finish(current, State.UNPROTECTED, f"backup instance {record.instance_name} deleted")
+            return self._unprotected(current)
         return self._configuring(current)
 
-    # -- unprotect --------------------------------------------------------------------------------------------
+    # -- an operator's stop-protection, followed read-only ----------------------------------------------------
 
-    def _unprotect(self, current: Versioned, reason: str) -> str:
-        """Stop protection and delete the backup instance (and its recovery points): only ever on request."""
+    def _poll_stopped_instance(self, current: Versioned) -> str:
+        """The operator's delete answered without an operation to follow: done once the instance is gone."""
         record = current.record
-        instance = self._our_instance(record)
-        if instance is None:
-            return self._finish(current, State.UNPROTECTED, "no backup instance to delete")
-        vault, name = instance
-        record.vault_id, record.instance_name = vault.id, name
-        response = self.api.delete_instance(vault, name)
-        if response.status in (200, 202) and polling_target(response.headers) is not None:
-            why = f"deleting backup instance {name} in {vault.vault}" + (f" ({reason})" if reason else "")
-            return self._track(current, State.UNPROTECTING, why, response.headers)
-        if response.status in (200, 204, 404):
-            return self._finish(current, State.UNPROTECTED, f"backup instance {name} deleted")
-        return self._fail(current, self.api.error_of(response))
+        response = self.api.get_instance(self._target_of(record).vault, record.instance_name)
+        if response.status == 404:
+            return self._unprotected(current)
+        if response.status != 200:
+            return self._fail(current, self.api.error_of(response))
+        record.attempts += 1
+        if record.attempts > MAX_UNPROTECT_CHECKS:
+            error = ArmError("StopProtectionIncomplete", f"backup instance {record.instance_name} still exists")
+            return self._finish(
+                current, State.NEEDS_ATTENTION, "protection was asked to stop but the instance remains", error=error
+            )
+        return self._later(current, self.settings.retry_s * record.attempts, record.reason)
 
-    def _our_instance(self, record: ServerRecord) -> tuple[VaultChildId, str] | None:
-        """The instance in one of our vaults: as recorded, else as the extension-routing list shows it."""
-        if record.vault_id and record.instance_name:
-            return VaultChildId.parse_vault(record.vault_id), record.instance_name
-        ours = {target.vault.key for target in self.settings.targets()}
-        for instance in self.api.instances_protecting(record.server):
-            vault_id = vault_of(str(instance.get("id") or ""))
-            if vault_id and vault_id.lower() in ours and isinstance(instance.get("name"), str):
-                return VaultChildId.parse_vault(vault_id), instance["name"]
-        return None
+    def _unprotected(self, current: Versioned) -> str:
+        """The operator's request took effect. Entering Unprotected is always told (the incident rule), once."""
+        record = current.record
+        who = f" by {record.stopped_by}" if record.stopped_by else ""
+        return self._finish(current, State.UNPROTECTED, f"backup instance {record.instance_name} deleted{who}")
 
     def _poll_instance(self, current: Versioned) -> str:
         record = current.record
@@ -415,7 +437,7 @@ class Protector:
         if target is None:
             return self._fail(current, ArmError("NoOperationUrl", "ARM accepted the request without a status URL"))
         try:
-            self.api.check_url(target.url)
+            self.api.check_operation_url(target.url)
         except ForeignOriginError as exc:
             logger.error("refused operation URL for %s: %s", record.server_id, exc.message)
             return self._fail(current, exc)
@@ -488,6 +510,7 @@ class Protector:
             record.set_error(error.code, error.message, error.recommended_action)
         elif state in (State.PROTECTED, State.SKIPPED, State.GONE):
             record.clear_error()
+        record.poll_errors = 0
         incident = claim_incident(record, previous) if self.intake.notifier else None
         # The due marker is left for the poller, which removes it with an ETag check (no race with a requeue).
         self.ledger.replace(record, current.etag)
@@ -515,6 +538,7 @@ class Protector:
 
     def _save(self, current: Versioned) -> str:
         record = current.record
+        record.poll_errors = 0  # a step that got this far was not an error
         etag = self.ledger.replace(record, current.etag)
         due = parse_time(record.next_check_at)
         if record.state not in FINAL_STATES and due is not None:

@@ -62,6 +62,7 @@ from rich.text import Text
 
 from shared.ids import InvalidResourceId, ServerId
 from shared.ledger import ServerRecord, State, parse_time
+from shared.terminal import safe_text
 
 SCHEMA = "autoprotect.report.v1"
 NONE_GROUP = "(none)"
@@ -469,7 +470,7 @@ def render_table(report: Report) -> Group:
             table.add_column(column, justify="left" if not column else "right", overflow="fold")
         for row in rows:
             table.add_row(
-                Text(row.key),
+                safe_text(row.key),
                 str(row.eligible),
                 str(row.protected),
                 str(row.protected_elsewhere),
@@ -485,11 +486,11 @@ def render_table(report: Report) -> Group:
             table.add_column(column, overflow="fold")
         for line in report.unprotected:
             table.add_row(
-                Text(f"{line.resource_group}/{line.name}"),
-                Text(line.region),
-                Text(line.state),
-                Text(_duration(line.age_seconds)),
-                Text(line.reason),
+                safe_text(f"{line.resource_group}/{line.name}"),
+                safe_text(line.region),
+                safe_text(line.state),
+                safe_text(_duration(line.age_seconds)),
+                safe_text(line.reason),
             )
         parts.append(table)
     if report.failures:
@@ -498,9 +499,9 @@ def render_table(report: Report) -> Group:
             table.add_column(column, overflow="fold")
         for line in report.failures:
             table.add_row(
-                Text(f"{line.resource_group}/{line.name}"),
-                Text(f"{line.error_code}: {line.error_message}" if line.error_code else line.reason),
-                Text(line.recommended_action),
+                safe_text(f"{line.resource_group}/{line.name}"),
+                safe_text(f"{line.error_code}: {line.error_message}" if line.error_code else line.reason),
+                safe_text(line.recommended_action),
             )
         parts.append(table)
     parts.append(

@@ -108,6 +108,17 @@ def arm_client(settings: Settings) -> ArmClient:
     )
 
 
+def operator_arm_client(settings: Settings) -> ArmClient:
+    """An ARM client as the person (or pipeline) running the CLI: DefaultAzureCredential without the app's
+    user-assigned identity, so destructive actions are the operator's own, in the Activity Log and in RBAC."""
+    from azure.identity import DefaultAzureCredential
+
+    from shared.arm.client import ArmClient
+
+    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    return ArmClient(settings.arm_endpoint, credential, scope=settings.scope)
+
+
 def build_protector(settings: Settings, environ: Mapping[str, str] | None = None) -> Protector:
     from shared.backup import BackupApi
     from shared.jobqueue import JobQueue

@@ -57,7 +57,7 @@ class Sweeper:
     def run(self) -> SweepSummary:
         summary = SweepSummary()
         instances = self._instances_by_datasource(summary)
-        for subscription in self.settings.subscriptions_in_scope():
+        for subscription in self.api.subscriptions():
             self._sweep_subscription(subscription, instances, summary)
         logger.info("sweep: %d servers, %d instances; %s", summary.servers, summary.instances, dict(summary.actions))
         return summary

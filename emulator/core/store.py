@@ -80,6 +80,10 @@ class State:
         """Keys in an index group, in insertion order (a snapshot, safe against concurrent change)."""
         return iter(list(self._indexes.get(index, {}).get(group, {})))
 
+    def groups(self, index: str) -> list[str]:
+        """The group names an index has members in (a snapshot)."""
+        return list(self._indexes.get(index, {}))
+
     def count(self, index: str, group: str) -> int:
         return len(self._indexes.get(index, {}).get(group, {}))
 

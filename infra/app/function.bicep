@@ -1,5 +1,8 @@
 // The function app: Flex Consumption, Python 3.11, managed identity, identity-based storage, Entra-only telemetry.
-// App settings = the host's settings below + autoprotect's settings from main.bicep (autoprotectSettings).
+// App settings = the host's settings below + autoprotect's settings from main.bicep (autoprotectSettings) + the
+// notification webhook, a secret that arrives as its own @secure() parameter. They are written by the
+// `appSettingsConfig` resource below, not through the Azure Verified Module: its `configs` parameter is not secure,
+// so a secret passed there would be stored in the module's deployment history.
 
 @description('Name of the function app.')
 param name string
@@ -25,8 +28,15 @@ param userAssignedIdentityId string = ''
 @description('Client ID of that user-assigned identity. Empty: the system-assigned identity.')
 param userAssignedIdentityClientId string = ''
 
-@description('autoprotect settings (name -> value).')
+@description('autoprotect settings (name -> value). Not secure: nothing secret may be in here.')
 param appSettings object
+
+@secure()
+@description('AUTOPROTECT_NOTIFY_WEBHOOK_URL (a secret). Empty: none.')
+param notifyWebhookUrl string = ''
+
+@description('Key Vault secret URI holding the webhook URL. Set: the setting is a Key Vault reference resolved by the platform with the app\'s identity (the user-assigned one when deployed). Empty: notifyWebhookUrl.')
+param notifyWebhookSecretUri string = ''
 
 @allowed([
   512
@@ -61,7 +71,13 @@ var userAssignedSettings = {
   AzureWebJobsStorage__clientId: userAssignedIdentityClientId
 }
 
-var allSettings = union(hostSettings, useUserAssigned ? userAssignedSettings : {}, appSettings)
+// A Key Vault reference (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references) keeps the
+// URL out of the deployment altogether; the reference itself is not a secret.
+var notifySettings = {
+  AUTOPROTECT_NOTIFY_WEBHOOK_URL: empty(notifyWebhookSecretUri) ? notifyWebhookUrl : '@Microsoft.KeyVault(SecretUri=${notifyWebhookSecretUri})'
+}
+
+var allSettings = union(hostSettings, useUserAssigned ? userAssignedSettings : {}, appSettings, notifySettings)
 
 module site 'br/public:avm/res/web/site:0.16.0' = {
   name: 'site'
@@ -78,6 +94,8 @@ module site 'br/public:avm/res/web/site:0.16.0' = {
       systemAssigned: true
       userAssignedResourceIds: useUserAssigned ? array(userAssignedIdentityId) : []
     }
+    // Key Vault references resolve with the identity the app runs as (default: the system-assigned one).
+    keyVaultAccessIdentityResourceId: useUserAssigned ? userAssignedIdentityId : null
     functionAppConfig: {
       deployment: {
         storage: {
@@ -114,13 +132,30 @@ module site 'br/public:avm/res/web/site:0.16.0' = {
         allow: false
       }
     ]
-    configs: [
-      {
-        name: 'appsettings'
-        properties: allSettings
-      }
-    ]
   }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: name
+}
+
+// Every app setting, written once per deployment (a PUT of config/appsettings replaces the whole set).
+// checkov applies its site checks to every sites/config resource; this one holds name-value app settings only, and
+// the site's own configuration is on the AVM module above (asserted in tests/infra/test_security.py).
+resource appSettingsConfig 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_13: app settings, not the site; Event Grid calls the webhook with its system key (no App Service Authentication)
+  // checkov:skip=CKV_AZURE_63: app settings, not the site; logs go to Application Insights, not HTTP logs
+  // checkov:skip=CKV_AZURE_65: app settings, not the site; detailed errors are a web config setting
+  // checkov:skip=CKV_AZURE_66: app settings, not the site; failed request tracing is a web config setting
+  // checkov:skip=CKV_AZURE_80: app settings, not the site; the runtime is Python (functionAppConfig.runtime)
+  // checkov:skip=CKV_AZURE_88: app settings, not the site; Flex Consumption deploys from blob storage, not Azure Files
+  // checkov:skip=CKV_AZURE_222: app settings, not the site; Event Grid must reach the webhook over the public endpoint
+  parent: app
+  name: 'appsettings'
+  properties: allSettings
+  dependsOn: [
+    site
+  ]
 }
 
 output name string = site.outputs.name

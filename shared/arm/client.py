@@ -1,10 +1,12 @@
 """The ARM client every outbound management call goes through.
 
-Three guarantees live here so no caller has to remember them:
-- the bearer token only ever goes to the configured ARM origin over HTTPS (URLs that arrive in response
-  headers are checked before use, redirects are never followed);
+Four guarantees live here so no caller has to remember them:
+- the bearer token only ever goes to the configured ARM origin over HTTPS (URLs that arrive in responses are
+  checked by shared.arm.urls before use, redirects are never followed);
 - tokens come from azure-identity and are cached until five minutes before expiry;
-- transient failures are retried with backoff and `Retry-After`, and every response's request ids are logged.
+- transient failures are retried with backoff and `Retry-After`, and every response's request ids are logged;
+- a response costs bounded memory and time: its body is streamed up to 4 MiB and parsed with depth limits,
+  and each attempt has an overall deadline, so neither a huge body nor a slow trickle can hold a worker.
 """
 
 from __future__ import annotations
@@ -21,18 +23,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from azure.core.credentials import AccessToken, TokenCredential
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
+from shared.arm import urls
 from shared.arm.errors import ArmError, ArmUnavailable, ForeignOriginError
 from shared.arm.lro import parse_retry_after
 from shared.arm.retry import RetryPolicy
+from shared.safejson import JsonRejected, loads
 
 logger = logging.getLogger("autoprotect.arm")
 
 _TOKEN_REFRESH_MARGIN_S = 300
-_MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_BODY_DEPTH = 64
+_READ_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -69,6 +76,7 @@ class ArmClient:
         scope: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = (5.0, 30.0),
+        deadline_s: float = 60.0,
         pool_size: int = 32,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -83,6 +91,7 @@ class ArmClient:
         self._credential = credential
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
+        self._deadline_s = deadline_s
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._token: AccessToken | None = None
@@ -92,7 +101,10 @@ class ArmClient:
         self._session.verify = _ca_bundle_from_env() if verify is None else verify
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("https://", adapter)
-        self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        # identity: the 4 MiB cap counts bytes on the wire, so no compressed body can expand past it in memory.
+        self._session.headers.update(
+            {"User-Agent": user_agent, "Accept": "application/json", "Accept-Encoding": "identity"}
+        )
         self.stats = ArmStats()
 
     # -- URLs -------------------------------------------------------------------------------------------------
@@ -104,20 +116,25 @@ class ArmClient:
         return f"{self.origin}{path}?api-version={api_version}"
 
     def check_url(self, url: str) -> str:
-        """Accept a URL from a response header only if it stays on the ARM origin over HTTPS."""
+        """Accept a URL only if the token may go there (see shared.arm.urls); ForeignOriginError otherwise."""
         try:
-            parts = urlsplit(url)
-        except ValueError as exc:
-            raise ForeignOriginError(url, "not a URL") from exc
-        if parts.scheme != "https":
-            raise ForeignOriginError(url, "not https")
-        if parts.username or parts.password:
-            raise ForeignOriginError(url, "carries credentials")
-        if f"https://{parts.netloc.lower()}" != self.origin:
-            raise ForeignOriginError(url, f"origin is not {self.origin}")
-        if ".." in parts.path or "\\" in url or any(ord(c) < 0x21 for c in url):
-            raise ForeignOriginError(url, "path is not clean")
-        return url
+            return urls.check_url(url, self.origin)
+        except urls.UrlRefused as exc:
+            raise ForeignOriginError(url, str(exc)) from exc
+
+    def check_operation_url(self, url: str) -> str:
+        """`check_url`, and the path is an operation status or result of Microsoft.DataProtection."""
+        try:
+            return urls.check_operation_url(url, self.origin)
+        except urls.UrlRefused as exc:
+            raise ForeignOriginError(url, str(exc)) from exc
+
+    def check_next_link(self, url: str, first: str) -> str:
+        """`check_url`, and the link continues the list that `first` started."""
+        try:
+            return urls.check_next_link(url, first, self.origin)
+        except urls.UrlRefused as exc:
+            raise ForeignOriginError(url, str(exc)) from exc
 
     # -- tokens -----------------------------------------------------------------------------------------------
 
@@ -129,6 +146,14 @@ class ArmClient:
                 self._token = token
                 self.stats.token_fetches += 1
             return token.token
+
+    def caller(self) -> str:
+        """Who this client acts as, the way the Activity Log's `caller` names it (UPN or email, else the app ID).
+
+        Read from the claims of our own token, unverified: it labels the ledger entry of an action this identity
+        is about to take, and ARM's own Activity Log remains the authority.
+        """
+        return caller_of(self._bearer())
 
     # -- requests ---------------------------------------------------------------------------------------------
 
@@ -163,9 +188,7 @@ class ArmClient:
             self.stats.requests += 1
             self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
             try:
-                raw = self._session.request(
-                    method, url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
-                )
+                raw, content = self._exchange(method, url, data, headers)
             except requests.ConnectionError as exc:
                 if isinstance(exc, requests.exceptions.SSLError) and _certificate_rejected(exc):
                     # An untrusted certificate does not heal by retrying (and TLS is never given up). Other TLS
@@ -187,7 +210,7 @@ class ArmClient:
                 self.stats.retries += 1
                 self._sleep(self._retry.backoff(attempt, self._rng))
                 continue
-            response = self._wrap(raw, url)
+            response = self._wrap(raw, content, url)
             if 300 <= response.status < 400:
                 raise ForeignOriginError(response.headers.get("location", ""), f"ARM answered {response.status}")
             if response.status == 429:
@@ -208,14 +231,49 @@ class ArmClient:
             self.stats.retries += 1
             self._sleep(wait)
 
-    def _wrap(self, raw: requests.Response, url: str) -> ArmResponse:
+    def _exchange(
+        self, method: str, url: str, data: str | None, headers: dict[str, str]
+    ) -> tuple[requests.Response, bytes]:
+        """One attempt: the response and its body, read within the size cap and the attempt's deadline.
+
+        Raises requests.Timeout when the deadline passes (a trickle) and ArmError when the body is too large.
+        """
+        deadline = time.monotonic() + self._deadline_s
+        raw = self._session.request(
+            method, url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False, stream=True
+        )
+        try:
+            declared = raw.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise _too_large(method, url, raw.status_code)
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                if time.monotonic() > deadline:
+                    raise requests.Timeout(f"response not read within {self._deadline_s:g}s")
+                try:
+                    chunk = raw.raw.read1(_READ_CHUNK) if raw.raw is not None else b""
+                except urllib3.exceptions.ReadTimeoutError as exc:
+                    raise requests.Timeout(str(exc)) from exc
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    raise requests.ConnectionError(str(exc)) from exc
+                if not chunk:
+                    return raw, b"".join(chunks)
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _too_large(method, url, raw.status_code)
+                chunks.append(chunk)
+        finally:
+            raw.close()
+
+    def _wrap(self, raw: requests.Response, content: bytes, url: str) -> ArmResponse:
         headers = CaseInsensitiveDict(raw.headers)
-        content = raw.content[:_MAX_BODY_BYTES] if raw.content else b""
         body: Any = None
         if content:
             try:
-                body = json.loads(content)
-            except ValueError:
+                body = loads(content, max_bytes=MAX_BODY_BYTES, max_depth=MAX_BODY_DEPTH)
+            except JsonRejected as exc:
+                logger.warning("ARM %s: response body ignored: %s", _path(url), exc)
                 body = None
         logger.debug(
             "ARM %s %s -> %d request-id=%s correlation-id=%s",
@@ -229,6 +287,26 @@ class ArmClient:
 
     def close(self) -> None:
         self._session.close()
+
+
+def caller_of(token: str) -> str:
+    """The Activity Log's caller for a bearer token: `upn`/`email` for users, the application ID for apps."""
+    import base64
+
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return "unknown caller (token has no readable claims)"
+    if not isinstance(claims, dict):
+        return "unknown caller (token has no readable claims)"
+    text = {k: str(v)[:200] for k, v in claims.items() if isinstance(v, str)}
+    person = next((text[k] for k in ("upn", "unique_name", "email", "preferred_username") if text.get(k)), "")
+    oid = text.get("oid", "")
+    if person:
+        return f"{person} (object {oid})" if oid else person
+    app = text.get("appid") or text.get("azp") or ""
+    return f"application {app} (object {oid})" if app else f"object {oid or 'unknown'}"
 
 
 def _certificate_rejected(exc: BaseException) -> bool:
@@ -247,7 +325,13 @@ def _certificate_rejected(exc: BaseException) -> bool:
 
 def _path(url: str) -> str:
     """The path of a URL for logs: no query string (it may carry a SAS on other services), bounded."""
-    return urlsplit(url).path[:300]
+    return urls.display_url(urlsplit(url).path, limit=300)
+
+
+def _too_large(method: str, url: str, status: int) -> ArmError:
+    return ArmError(
+        "ResponseTooLarge", f"{method} {_path(url)}: response body over {MAX_BODY_BYTES} bytes; not read", status
+    )
 
 
 def _ca_bundle_from_env() -> str | bool:

@@ -105,9 +105,11 @@ def _user_facing(error: dict[str, Any]) -> dict[str, Any] | None:
 class ForeignOriginError(ArmError):
     """A URL from a response pointed away from the configured ARM origin; it was never requested."""
 
-    def __init__(self, url: str, reason: str) -> None:
-        shown = url if len(url) <= 200 else url[:200] + "..."
-        super().__init__(code="ForeignOperationUrl", message=f"refused {shown!r}: {reason}")
+    def __init__(self, url: object, reason: str) -> None:
+        from shared.arm.urls import display_url
+
+        # Only scheme, host and path are kept: the query may hold a signature, the userinfo a password.
+        super().__init__(code="ForeignOperationUrl", message=f"refused {display_url(url)}: {reason}")
 
 
 class ArmUnavailable(ArmError):

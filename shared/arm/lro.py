@@ -19,6 +19,7 @@ from shared.arm.errors import ArmError
 TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
 DEFAULT_RETRY_AFTER_S = 60.0
 MAX_RETRY_AFTER_S = 600.0
+_MAX_RETRY_AFTER_CHARS = 64  # an HTTP date is 29 characters
 
 
 class PollMode(StrEnum):
@@ -51,17 +52,19 @@ class PollResult:
 
 def parse_retry_after(headers: Mapping[str, str], default: float = DEFAULT_RETRY_AFTER_S) -> float:
     """Seconds to wait: whole seconds or an HTTP date, clamped to ARM's ten-minute ceiling."""
-    raw = (headers.get("retry-after") or "").strip()
+    raw = (headers.get("retry-after") or "").strip()[:_MAX_RETRY_AFTER_CHARS]
     if not raw:
         return default
+    if raw.isascii() and raw.isdigit():
+        # More digits than any sane wait (say 400 zeros) would overflow a float: it is simply "the longest".
+        return MAX_RETRY_AFTER_S if len(raw) > 6 else min(float(raw), MAX_RETRY_AFTER_S)
     try:
-        seconds = float(int(raw))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return default
+        when = email.utils.parsedate_to_datetime(raw)
         seconds = when.timestamp() - time.time()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return default
+    if seconds != seconds:  # NaN cannot come from a date, but a wait must never be one
+        return default
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 

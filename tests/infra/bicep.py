@@ -109,43 +109,155 @@ def conditional(expression: Any) -> tuple[Any, Any, Any] | None:
     return None
 
 
-def object_keys(expression: Any, path: Path, bound: dict[str, set[str]] | None = None) -> set[str]:
-    """Every key an object expression can have: literals, variables, `union(...)` and both sides of `?:`.
+def object_items(expression: Any, path: Path, bound: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every key an object expression can have, with its value expression: literals, variables, `union(...)` and
+    both sides of `?:` (a key on both sides keeps the later one).
 
-    `bound` gives the keys of parameters (an object passed in from the calling file).
+    `bound` gives the items of parameters (an object passed in from the calling file).
     """
     bound = bound or {}
     if isinstance(expression, str):
         if expression in bound:
             return bound[expression]
         if expression in variables(path):
-            return object_keys(variables(path)[expression], path, bound)
+            return object_items(variables(path)[expression], path, bound)
         raise AssertionError(f"{path.name}: cannot resolve object {expression!r}")
     union = call(expression, "union")
     if union is not None:
-        return set().union(*(object_keys(arg, path, bound) for arg in union.values() if arg is not None))
+        merged: dict[str, Any] = {}
+        for arg in union.values():
+            if arg is not None:
+                merged.update(object_items(arg, path, bound))
+        return merged
     branches = conditional(expression)
     if branches is not None:
-        return object_keys(branches[1], path, bound) | object_keys(branches[2], path, bound)
+        return {**object_items(branches[1], path, bound), **object_items(branches[2], path, bound)}
     if isinstance(expression, dict):
-        return set(expression)
+        return dict(expression)
     raise AssertionError(f"{path.name}: not an object expression: {expression!r}")
 
 
-def app_settings() -> dict[str, Any]:
-    """Every app setting the function app can get: name -> value expression (host settings map to None).
+def app_settings_resource() -> dict[str, Any]:
+    """The one `Microsoft.Web/sites/config` 'appsettings' resource of function.bicep (the body of it)."""
+    found = [
+        body(declaration)
+        for declaration in resources(FUNCTION).values()
+        if declaration.get("type") == "Microsoft.Web/sites/config" and body(declaration).get("name") == "appsettings"
+    ]
+    assert len(found) == 1, "function.bicep writes the app settings with exactly one sites/config resource"
+    return found[0]
 
-    function.bicep sets `configs: [{name: 'appsettings', properties: <expr>}]` on the site; its `appSettings`
-    parameter is bound to main.bicep's `autoprotectSettings` variable.
+
+def app_settings() -> dict[str, Any]:
+    """Every app setting the function app can get: name -> value expression.
+
+    function.bicep writes them with a `Microsoft.Web/sites/config` 'appsettings' resource (the AVM site module gets
+    no `configs`: its parameters are not secure); its `appSettings` parameter is bound to main.bicep's
+    `autoprotectSettings` variable. Values are in the terms of the file that sets them: main.bicep for
+    autoprotectSettings, function.bicep for the host's settings and the notification webhook.
     """
-    site = body(modules(FUNCTION)["site"])["params"]
-    configs = site["configs"]
-    assert [config["name"] for config in configs] == ["appsettings"], configs
+    assert "configs" not in body(modules(FUNCTION)["site"])["params"], "a second writer of the app settings"
     main_binding = body(modules(MAIN)["functionApp"])["params"]["appSettings"]
     autoprotect = variables(MAIN)[main_binding]
     assert isinstance(autoprotect, dict), "autoprotectSettings must be an object literal"
-    keys = object_keys(configs[0]["properties"], FUNCTION, bound={"appSettings": set(autoprotect)})
-    return {key: autoprotect.get(key) for key in keys}
+    return object_items(app_settings_resource()["properties"], FUNCTION, bound={"appSettings": autoprotect})
+
+
+# -- secrets ----------------------------------------------------------------------------------------------------
+# ARM keeps a deployment's parameters in its history, nested deployments (modules) included, except the values of
+# secure parameters. A secret therefore stays out of the history only while every module parameter it reaches,
+# directly or inside an object, array, function call or interpolation, is secure too, and no output carries it.
+
+_INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ROOT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:$|[.\[?!(])")
+
+
+def is_secure(declaration: dict[str, Any]) -> bool:
+    """A parameter or output declared `@secure()`."""
+    return any(decorator.get("type") == "secure" for decorator in declaration.get("decorators") or [])
+
+
+def references(expression: Any) -> set[str]:
+    """The identifiers an expression may refer to.
+
+    A superset: pycep writes the literal `'x'` and the identifier `x` alike, so a literal that happens to be a name
+    counts as a reference. Property names (`a.b`: only `a`) and object keys are not references.
+    """
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, str):
+            for inner in _INTERPOLATION.findall(node):
+                found.update(_IDENTIFIER.findall(inner))
+            root = _ROOT.match(node)
+            if root:
+                found.add(root.group(1))
+        elif isinstance(node, dict):
+            operator = node.get("operator")
+            if isinstance(operator, dict) and operator.get("type") == "property_accessor":
+                walk(operator["operands"]["operand_1"])
+                return
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(expression)
+    return found
+
+
+def secret_names(path: Path) -> set[str]:
+    """The file's secure parameters and every variable whose value is derived from one."""
+    tainted = {name for name, spec in params(path).items() if is_secure(spec)}
+    values = variables(path)
+    changed = True
+    while changed:
+        changed = False
+        for name, value in values.items():
+            if name not in tainted and references(value) & tainted:
+                tainted.add(name)
+                changed = True
+    return tainted
+
+
+def module_secure_params(path: Path, declaration: dict[str, Any]) -> set[str]:
+    """The secure parameters of the module a declaration calls (none known for registry modules)."""
+    if declaration["type"] != "local":
+        return set()
+    target = (path.parent / declaration["detail"]["path"]).resolve()
+    return {name for name, spec in params(target).items() if is_secure(spec)}
+
+
+def secret_leaks(path: Path) -> list[str]:
+    """Where a value derived from a secure parameter reaches the deployment history: a module parameter that is not
+    secure (registry modules count as not secure: their parameters cannot be read here), anything else in a module
+    call (name, scope, condition, loop), or an output that is not secure."""
+    tainted = secret_names(path)
+    leaks = []
+    for name, declaration in modules(path).items():
+        config = declaration["config"]
+        loop = config.get("loop_type") if isinstance(config, dict) else None
+        names = set(tainted)
+        if loop and references(loop.get("detail", {}).get("array_name")) & tainted and loop["detail"].get("item_name"):
+            names.add(loop["detail"]["item_name"])  # an item of a secret list is secret (its index is not)
+        secure = module_secure_params(path, declaration)
+        call_body = body(declaration)
+        for param, value in (call_body.get("params") or {}).items():
+            reached = sorted(references(value) & names)
+            if reached and param not in secure:
+                leaks.append(f"{path.name}: module {name} parameter {param} <- {', '.join(reached)}")
+        rest = {key: value for key, value in call_body.items() if key != "params"}
+        rest["condition"] = condition(declaration)
+        reached = sorted(references(rest) & names)
+        if reached:
+            leaks.append(f"{path.name}: module {name} (name, scope or condition) <- {', '.join(reached)}")
+    for name, output in parse(path).get("outputs", {}).items():
+        reached = sorted(references(output.get("value")) & tainted)
+        if reached and not is_secure(output):
+            leaks.append(f"{path.name}: output {name} <- {', '.join(reached)}")
+    return leaks
 
 
 def reserved_settings() -> set[str]:

@@ -24,11 +24,18 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra-authenticated ingestion (local auth is disabled)
 }
 
-# Settings whose Bicep value is computed rather than a parameter: name -> why, and the value the code defaults to
-# must be what the Bicep sets in the default deployment (the false branch).
+# Settings whose Bicep value is computed rather than a parameter: name -> how. For the `cond ? x : default` ones
+# the value the code defaults to must be what the Bicep sets in the default deployment (the false branch); the
+# others have their own test below.
 DERIVED = {
     "AUTOPROTECT_MANAGED_IDENTITY_CLIENT_ID": "the user-assigned identity's client ID when one is deployed",
+    "AUTOPROTECT_ANY_SUBSCRIPTION": "'true' when the bool parameter anySubscription is true",
+    "AUTOPROTECT_SUBSCRIPTIONS": "the resolved scope, comma-separated: subscriptionIds, or the deployment's own "
+    "subscription when that is empty; never empty (test_subscriptions_setting_is_the_resolved_scope)",
+    "AUTOPROTECT_NOTIFY_WEBHOOK_URL": "a secret, set in app/function.bicep from its own @secure() parameter or as a "
+    "Key Vault reference (tests/infra/test_secrets.py)",
 }
+OWN_TEST = {"AUTOPROTECT_SUBSCRIPTIONS", "AUTOPROTECT_NOTIFY_WEBHOOK_URL"}
 
 
 def runtime_storage_settings() -> set[str]:
@@ -62,6 +69,8 @@ def test_no_connection_string_in_azure() -> None:
 @pytest.mark.parametrize("spec", SETTINGS, ids=lambda spec: spec.name)
 def test_bicep_defaults_equal_code_defaults(spec) -> None:
     value = bicep.app_settings()[spec.name]
+    if spec.name in OWN_TEST:
+        return
     if spec.name in DERIVED:
         branches = bicep.conditional(value)
         assert branches is not None, f"{spec.name}: expected `cond ? {DERIVED[spec.name]} : default`"
@@ -98,6 +107,38 @@ def test_azd_environment_overrides_each_setting(spec) -> None:
         assert mapped == f"${{{spec.name}}}"
     else:
         assert mapped == f"${{{spec.name}={spec.default}}}"
+
+
+def test_subscriptions_setting_is_the_resolved_scope() -> None:
+    """AUTOPROTECT_SUBSCRIPTIONS is never the raw, possibly empty, parameter: an empty allow-list is an open scope."""
+    value = bicep.app_settings()["AUTOPROTECT_SUBSCRIPTIONS"]
+    assert value != "subscriptionIds"
+    assert bicep.call(value, "join") == {"input_array": "subscriptionIdsResolved", "delimiter": ","}
+    # Resolved: the deployment's own subscription when the parameter is empty, else the list (never empty).
+    resolved = bicep.conditional(bicep.variables(bicep.MAIN)["subscriptionIdsResolved"])
+    assert resolved is not None
+    condition, when_empty, otherwise = resolved
+    assert bicep.references(condition) == {"empty", "trim", "subscriptionIds"}
+    assert bicep.call(when_empty, "array") is not None
+    assert "subscription" in str(when_empty) and "subscriptionId" in str(when_empty)
+    assert bicep.references(otherwise) >= {"requestedSubscriptionIds"}
+    # Everything that depends on the scope (topics, Reader, auto-grant, the setting) reads the same list.
+    assert bicep.modules(bicep.MAIN)["subscriptionScope"]["config"]["loop_type"]["detail"]["array_name"] == (
+        "subscriptionIdsResolved"
+    )
+    # The parameter's own words must not promise an open scope any more.
+    decorators = bicep.params(bicep.MAIN)["subscriptionIds"]["decorators"]
+    description = " ".join(str(d.get("argument", "")) for d in decorators)
+    assert "AUTOPROTECT_SUBSCRIPTIONS" in description and "any subscription its identity can read" not in description
+    assert azd_parameters()["subscriptionIds"] == "${AUTOPROTECT_SUBSCRIPTIONS=}"
+
+
+def test_any_subscription_is_off_by_default_and_explicit() -> None:
+    spec = bicep.params(bicep.MAIN)["anySubscription"]
+    assert spec["type"] == "bool" and spec["default"] is False
+    branches = bicep.conditional(bicep.app_settings()["AUTOPROTECT_ANY_SUBSCRIPTION"])
+    assert branches == ("anySubscription", "true", "false")
+    assert azd_parameters()["anySubscription"] == "${AUTOPROTECT_ANY_SUBSCRIPTION=false}"
 
 
 def test_every_bicep_parameter_is_declared_for_azd() -> None:

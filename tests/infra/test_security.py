@@ -11,9 +11,9 @@ from typing import Any
 
 from . import bicep
 
-# Every role the deployment grants, by GUID (docs/SECURITY.md explains each).
+# Every built-in role the deployment grants, by GUID (docs/SECURITY.md explains each). The two custom roles
+# (operation status, the vault role) are assigned through a parameter: see PARAMETERISED below.
 ALLOWED_ROLES = {
-    "5e467623-bb1f-42f4-a55d-6e525e11384b": "Backup Contributor",
     "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
     "f58310d9-a9f6-439a-9e8d-f62e7b41a168": "Role Based Access Control Administrator",
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
@@ -25,17 +25,19 @@ ALLOWED_ROLES = {
 POSTGRES_LTR_BACKUP_ROLE = "c088a766-074b-43ba-90d4-1fb21feae531"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+# The assignments of the custom roles defined in main.bicep: file -> the parameter that carries the role's GUID.
+PARAMETERISED = {"subscription-role.bicep": "roleDefinitionGuid", "vault-rbac.bicep": "roleDefinitionGuid"}
 
 
 def role_guid(path: Path, expression: Any) -> str | None:
     """The GUID of `subscriptionResourceId('Microsoft.Authorization/roleDefinitions', <named variable>)`.
 
-    None for the one parameterised assignment (app/subscription-role.bicep: the custom operation-status role).
+    None for the parameterised assignments of the custom roles (PARAMETERISED).
     """
     call = bicep.call(expression, "subscription_resource_id")
     assert call is not None and call["resource_type"] == "Microsoft.Authorization/roleDefinitions", expression
     name = call["resource_name_1"]
-    if path.name == "subscription-role.bicep" and name in bicep.params(path):
+    if PARAMETERISED.get(path.name) == name and name in bicep.params(path):
         return None
     variables = bicep.variables(path)
     assert name in variables, f"{path.name}: role GUIDs live in named, commented variables, not inline ({name})"

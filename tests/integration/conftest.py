@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -97,6 +100,7 @@ def stack(azurite: Child, emulator: Child) -> Iterator[Stack]:
     harness = Harness(azurite.info["connection_string"], env["AUTOPROTECT_JOBS_QUEUE"])
     result = Stack(banner, estate, vault, vault_id, policy_id, other["id"], other_policy, harness, env)
     result.configure()
+    result.harness.service  # noqa: B018 - builds the service once, which creates the queues and the table
     try:
         yield result
     finally:
@@ -117,3 +121,39 @@ def clean_faults(stack: Stack) -> Iterator[Stack]:
     finally:
         stack.admin("DELETE", "faults")
         stack.configure()
+
+
+@dataclass
+class Webhook:
+    """A local receiver for notifications: its URL, and every JSON body it was posted."""
+
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def for_server(self, server_id: str) -> list[dict[str, Any]]:
+        return [n for n in self.received if str(n.get("serverId", "")).lower() == server_id.lower()]
+
+
+@pytest.fixture
+def webhook(clean_faults: Stack) -> Iterator[Webhook]:
+    """The stack configured to notify a local receiver (the settings are restored by `clean_faults`)."""
+    received: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = Webhook(f"http://127.0.0.1:{server.server_address[1]}/hook", received)
+    clean_faults.configure(AUTOPROTECT_NOTIFY_WEBHOOK_URL=hook.url)
+    try:
+        yield hook
+    finally:
+        server.shutdown()

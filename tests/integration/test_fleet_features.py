@@ -5,10 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +13,7 @@ from typer.testing import CliRunner
 from shared.cli import app
 from shared.ledger import State
 
-from .conftest import Stack
+from .conftest import Stack, Webhook
 from .harness import write_event
 
 pytestmark = pytest.mark.integration
@@ -44,49 +41,28 @@ def test_report_in_every_format(stack: Stack):
     assert bad.exit_code == 2
 
 
-class _Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        _Hook.received.append(json.loads(self.rfile.read(length)))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def test_one_notification_per_incident(clean_faults: Stack):
+def test_one_notification_per_incident(clean_faults: Stack, webhook: Webhook):
     stack = clean_faults
-    hook = HTTPServer(("127.0.0.1", 0), _Hook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    _Hook.received.clear()
-    try:
-        stack.configure(AUTOPROTECT_NOTIFY_WEBHOOK_URL=f"http://127.0.0.1:{hook.server_address[1]}/hook")
-        server = stack.estate.server(stack.new_group(), f"ntf-{uuid.uuid4().hex[:8]}", wait=True)
-        fault = {
-            "method": "PUT", "path": "/backupinstances/" + server.rsplit("/", 1)[1], "kind": "operation_failed",
-            "count": 1, "error_code": "UserErrorDppDatasourceNotSupported", "error_message": "Storage above 1 TB",
-        }  # fmt: skip
-        stack.admin("POST", "faults", [fault])
+    server = stack.estate.server(stack.new_group(), f"ntf-{uuid.uuid4().hex[:8]}", wait=True)
+    fault = {
+        "method": "PUT", "path": "/backupinstances/" + server.rsplit("/", 1)[1], "kind": "operation_failed",
+        "count": 1, "error_code": "UserErrorDppDatasourceNotSupported", "error_message": "Storage above 1 TB",
+    }  # fmt: skip
+    stack.admin("POST", "faults", [fault])
+    stack.harness.deliver(write_event(server))
+    assert stack.harness.settle(server).state == State.NEEDS_ATTENTION
+    for _ in range(3):  # more runs of every function: still one notification
+        stack.harness.tick()
         stack.harness.deliver(write_event(server))
-        assert stack.harness.settle(server).state == State.NEEDS_ATTENTION
-        for _ in range(3):  # more runs of every function: still one notification
-            stack.harness.tick()
-            stack.harness.deliver(write_event(server))
-            stack.harness.drain()
-        mine = [n for n in _Hook.received if n.get("serverId", "").lower() == server.lower()]
-        assert len(mine) == 1
-        assert mine[0]["errorCode"] == "UserErrorDppDatasourceNotSupported"
+        stack.harness.drain()
+    mine = webhook.for_server(server)
+    assert len(mine) == 1
+    assert mine[0]["errorCode"] == "UserErrorDppDatasourceNotSupported"
 
-        stack.admin("POST", "faults", [fault])  # the same failure after a manual retry is a new incident
-        runner.invoke(app, ["submit", server], env=stack.env)
-        assert stack.harness.settle(server).state == State.NEEDS_ATTENTION
-        mine = [n for n in _Hook.received if n.get("serverId", "").lower() == server.lower()]
-        assert len(mine) == 2
-    finally:
-        hook.shutdown()
+    stack.admin("POST", "faults", [fault])  # the same failure after a manual retry is a new incident
+    runner.invoke(app, ["submit", server], env=stack.env)
+    assert stack.harness.settle(server).state == State.NEEDS_ATTENTION
+    assert len(webhook.for_server(server)) == 2
 
 
 def test_auto_grant_gives_the_vault_its_roles_once_and_protects(clean_faults: Stack):
@@ -127,26 +103,6 @@ def test_without_auto_grant_attention_names_role_scope_and_principal(clean_fault
     assert "PostgreSQL Flexible Server Long Term Retention Backup Role" in record.error_action
     assert server in record.error_action and principal in record.error_action
     assert f"Reader (acdd72a7-3385-48ef-bd42-f606fba81ae7) on {stack.estate.rg_id(group)}" in record.error_action
-
-
-def test_unprotect_refuses_without_yes_then_deletes_and_stays_unprotected(stack: Stack):
-    server = stack.estate.server(stack.new_group(), f"un-{uuid.uuid4().hex[:8]}", wait=True)
-    stack.harness.deliver(write_event(server))
-    protected = stack.harness.settle(server)
-    assert protected.state == State.PROTECTED
-    refused = runner.invoke(app, ["unprotect", server], env={**stack.env, "COLUMNS": "300"})
-    assert refused.exit_code == 1
-    assert protected.instance_name in refused.output and "Nothing was changed" in refused.output
-    assert len(stack.instances_for(server)) == 1
-
-    done = runner.invoke(app, ["unprotect", server, "--yes", "--reason", "decommissioned"], env=stack.env)
-    assert done.exit_code == 0, done.output
-    record = stack.harness.settle(server)
-    assert record.state == State.UNPROTECTED
-    assert stack.instances_for(server) == []
-    stack.harness.deliver(write_event(server))  # a later write does not re-protect what was unprotected on purpose
-    stack.harness.drain()
-    assert stack.harness.record(server).state == State.UNPROTECTED  # type: ignore[union-attr]
 
 
 def test_plan_lists_what_would_happen_and_changes_nothing(clean_faults: Stack):

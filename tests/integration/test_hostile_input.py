@@ -126,3 +126,33 @@ def test_an_untrusted_certificate_is_refused_at_once(stack: Stack):
     with pytest.raises(ArmError, match="certificate not trusted"):
         client.get(client.url_for(stack.estate.rg_id("rg-backup"), "2021-04-01"))
     assert client.stats.retries == 0
+
+
+def test_a_poll_that_keeps_failing_ends_in_needs_attention(stack: Stack):
+    """An outstanding item the poller cannot handle (here a ledger value no version of the app wrote) is looked at
+    a bounded number of times, then handed to a person with the reason, instead of being polled for ever."""
+    from datetime import UTC, datetime
+
+    from shared.ids import ServerId
+    from shared.ledger import ServerRecord, State, format_time
+    from shared.protect import MAX_POLL_ERRORS
+
+    server = ServerId.parse(stack.estate.server(stack.new_group(), f"pe-{uuid.uuid4().hex[:8]}", wait=True))
+    now = datetime.now(UTC)
+    operation = (
+        f"{stack.banner['arm']}/subscriptions/{server.subscription_id}/providers/Microsoft.DataProtection/locations/"
+        "westeurope/operationStatus/YWJj?api-version=2026-06-01"
+    )
+    record = ServerRecord(server.id, State.VALIDATING, vault_id=stack.vault_id, policy_id=stack.policy_id)
+    record.operation_url, record.operation_mode, record.next_check_at = operation, "bogus", format_time(now)
+    ledger = stack.harness.service.ledger
+    assert ledger.insert(record)
+    ledger.mark_due(server, now)
+    stack.harness.run_until(
+        lambda: (found := stack.harness.record(server.id)) is not None and found.state == State.NEEDS_ATTENTION,
+        timeout=60,
+        what="NeedsAttention after repeated polling errors",
+    )
+    final = stack.harness.record(server.id)
+    assert final is not None and final.error_code == "PollFailed"
+    assert f"polling failed {MAX_POLL_ERRORS} times in a row" in final.reason

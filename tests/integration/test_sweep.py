@@ -71,3 +71,15 @@ def test_a_vanished_server_becomes_gone_and_keeps_its_backups(stack: Stack):
     assert record is not None
     assert (record.state, record.reason) == (State.GONE, "server no longer exists (found by the sweep)")
     assert len(stack.instances_for(server)) == 1  # backups exist for exactly this day
+
+
+def test_with_any_subscription_the_sweep_reads_the_subscriptions_from_arm(clean_faults: Stack):
+    """No allow-list, scope opened on purpose: the sweep asks ARM which subscriptions the identity can read."""
+    stack = clean_faults
+    stack.configure(AUTOPROTECT_SUBSCRIPTIONS="", AUTOPROTECT_ANY_SUBSCRIPTION="true")
+    assert stack.harness.service.settings.subscriptions_in_scope() == []
+    server = _server(stack)
+    stack.harness.sweep()
+    record = stack.harness.record(server)
+    assert record is not None and "missed event or pre-existing" in record.reason
+    assert stack.harness.settle(server).state == State.PROTECTED

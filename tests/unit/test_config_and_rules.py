@@ -17,7 +17,12 @@ NORTH = VAULT.replace("bv-weu", "bv-neu")
 
 
 def settings(**extra: str) -> Settings:
-    env = {"AUTOPROTECT_DEFAULT_VAULT_ID": VAULT, "AUTOPROTECT_DEFAULT_POLICY_ID": POLICY, **extra}
+    env = {
+        "AUTOPROTECT_DEFAULT_VAULT_ID": VAULT,
+        "AUTOPROTECT_DEFAULT_POLICY_ID": POLICY,
+        "AUTOPROTECT_SUBSCRIPTIONS": SUB,
+        **extra,
+    }
     return Settings.from_env(env)
 
 

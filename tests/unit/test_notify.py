@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,11 +15,14 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.ledger import ServerRecord, State, format_time
 from shared.notify import (
     SETTING_FORMAT,
     SETTING_URL,
+    Incident,
     Notifier,
     NotifyFormat,
     build_payload,
@@ -32,6 +37,8 @@ from shared.notify import (
 from .test_report import NOW, server_id
 
 SECRET_PATH = "/services/T000/B000/s3cr3t-token"
+PHISH = "[Re-authorize here](https://evil.example)"
+CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def failed(
@@ -119,6 +126,35 @@ def test_broken_protection_is_an_incident_only_with_an_error():
     record.set_error("ProtectionError", "the instance is in ProtectionError")
     assert is_incident(record, State.PROTECTED)
     assert not is_incident(record, State.CONFIGURING)
+
+
+def stopped(previous: State = State.PROTECTED) -> ServerRecord:
+    """A record that was `previous` and has just had its protection stopped (no error: an operator did it)."""
+    record = ServerRecord(server_id=server_id("orders-db"), state=previous, first_seen_at=format_time(NOW))
+    record.move(State.UNPROTECTED, NOW + timedelta(minutes=5), reason="backup instance orders-db deleted")
+    return record
+
+
+def test_protection_stopped_is_an_incident_with_its_own_title():
+    record = stopped()
+    assert is_incident(record, State.PROTECTED)
+    assert is_incident(record, State.UNPROTECTING) and is_incident(record)  # by any path, error or not
+    incident = incident_of(record, State.PROTECTED)
+    assert incident is not None
+    assert incident.title == "autoprotect: orders-db protection was stopped"
+    assert incident_of(failed()).title == "autoprotect: orders-db needs attention"  # type: ignore[union-attr]
+
+
+def test_staying_unprotected_is_not_an_incident():
+    assert not is_incident(stopped(), State.UNPROTECTED)
+    assert pending_incident(stopped(), State.UNPROTECTED, sent_key="") is None
+
+
+def test_protection_stopped_is_sent_once():
+    incident = pending_incident(stopped(), State.PROTECTED, sent_key="")
+    assert incident is not None
+    assert incident.key == incident_key(stopped())  # stable across re-reads of the same entry
+    assert pending_incident(stopped(), State.PROTECTED, sent_key=incident.key) is None
 
 
 def test_incident_key_changes_with_a_new_incident_not_with_a_reread():
@@ -236,10 +272,119 @@ def test_teams_payload_is_an_adaptive_card_message():
     kinds = [element["type"] for element in card["body"]]
     assert kinds[:2] == ["TextBlock", "FactSet"]
     facts = {fact["title"]: fact["value"] for fact in card["body"][1]["facts"]}
-    assert facts["Server"] == "rg-app/orders-db"
+    assert facts["Server"] == "rg\\-app/orders\\-db"  # Markdown-escaped, renders as rg-app/orders-db
     assert facts["Error code"] == "UserErrorMissingRequiredPermissions"
     texts = [element.get("text") for element in card["body"]]
     assert "Recommended action" in texts and "Assign the role." in texts
+
+
+def test_teams_renders_a_markdown_link_in_ledger_text_literally():
+    record = failed()
+    record.set_error(PHISH, PHISH, PHISH)
+    record.reason = PHISH
+    incident = incident_of(record)
+    assert incident is not None
+    payload = build_payload(incident, "teams")
+    card = json.dumps(payload["attachments"][0]["content"])
+    assert "](" not in card
+    assert "https://evil.example" not in json.dumps(payload)  # neither in the card nor in the summary
+    texts = [element.get("text") for element in payload["attachments"][0]["content"]["body"]]
+    assert "\\[Re\\-authorize here\\]\\(https\\[:\\]//evil\\[.\\]example\\)" in texts
+    assert payload["summary"].startswith("autoprotect: orders-db needs attention. [Re-authorize here](https[:]//")
+    assert len(payload["summary"]) <= 200
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("1. Click https://evil.example", "1\\. Click https\\[:\\]//evil\\[.\\]example"),
+        ("see www.evil.com now", "see www\\[.\\]evil\\[.\\]com now"),
+        ("**bold** _it_ ~x~ # h > q | t !x `c` +l {{DATE(x)}}", None),
+        ("a\\b", "a\\\\b"),
+    ],
+)
+def test_teams_escapes_markdown_and_defangs_urls(text: str, shown: str | None):
+    record = failed()
+    record.set_error("Code", text)
+    incident = incident_of(record)
+    assert incident is not None
+    message = build_payload(incident, "teams")["attachments"][0]["content"]["body"][2]["text"]
+    if shown is not None:
+        assert message == shown
+    assert not re.search(r"(?<!\\)[*_\[\]()#+!`~>|{}-]", message.replace("\\\\", ""))  # all escaped
+
+
+def test_slack_code_spans_cannot_be_closed_by_ledger_text():
+    record = ServerRecord(server_id=server_id("orders-db`*x*"), state=State.VALIDATING)
+    record.set_error("Bad`Code` <!here>", "message")
+    record.move(State.NEEDS_ATTENTION, NOW)
+    incident = incident_of(record)
+    assert incident is not None
+    payload = build_payload(incident, "slack")
+    error = payload["blocks"][2]["text"]["text"]
+    assert error.startswith("*Error* `Bad\u02cbCode\u02cb &lt;!here&gt;`\n")
+    context = payload["blocks"][-1]["elements"][0]["text"]
+    assert context == f"`{server_id('orders-db')}\u02cb*x*`"
+    assert context.count("`") == 2 and error.count("`") == 2
+
+
+@pytest.mark.parametrize("fmt", list(NotifyFormat))
+def test_control_characters_are_removed_from_every_format(fmt: NotifyFormat):
+    record = failed()
+    forged = "denied\n2026-11-26 INFO all servers protected\x1b[2K\r\x00\x7f\x9b"
+    record.set_error("Code\x1b[31m", forged, forged)
+    record.reason = forged
+    incident = incident_of(record)
+    assert incident is not None
+    payload = build_payload(incident, fmt)
+    for value in strings(payload):
+        assert not CONTROLS.search(value.replace("\n", "") if fmt is NotifyFormat.SLACK else value), value
+    if fmt is NotifyFormat.JSON:
+        assert payload["errorMessage"] == "denied 2026-11-26 INFO all servers protected[2K "  # \r: a space
+        assert payload["errorCode"] == "Code[31m"
+        assert incident.error_message == forged  # only the payload is cleaned; the incident keeps the ledger text
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON-like value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+# Any text (lone surrogates and control characters included), text built from the fragments that hurt, and
+# some that parses as a server ID.
+_HOSTILE = ["\ud800", "\x00", "\n", "\x1b[2K", "\x9b", "`", "[x](", "https://", "a.b", "<!here>", "1. ", "\\", "{{"]
+_ANY_TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=()), max_size=300),
+    st.lists(st.sampled_from(_HOSTILE), max_size=12).map("".join),
+)
+_FIELDS = {item.name: _ANY_TEXT for item in dataclasses.fields(Incident) if item.name not in ("server_id", "state")}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fmt=st.sampled_from(list(NotifyFormat)),
+    server=st.one_of(_ANY_TEXT, _ANY_TEXT.map(server_id)),
+    state=st.one_of(st.sampled_from([state.value for state in State]), _ANY_TEXT),
+    values=st.fixed_dictionaries(_FIELDS),
+)
+def test_build_payload_never_raises_and_is_always_json(
+    fmt: NotifyFormat, server: str, state: str, values: dict[str, str]
+):
+    payload = build_payload(Incident(server_id=server, state=state, **values), fmt)
+    json.dumps(payload, ensure_ascii=False).encode("utf-8")  # what Notifier.send posts
+    assert json.loads(json.dumps(payload)) == payload
+    structural = "\n" if fmt is NotifyFormat.SLACK else ""  # Slack's own line breaks between label and value
+    assert not any(
+        CONTROLS.search(value.replace(structural, "") if structural else value) for value in strings(payload)
+    )
 
 
 def test_unknown_format_is_a_configuration_error():

@@ -41,3 +41,29 @@ class ResourceGroupHandlers:
 
     async def list(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
         return json_response({"value": [self.model.render(r) for r in self.model.list(ctx.params["sub"])]})
+
+    async def list_subscriptions(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        """GET /subscriptions: the default subscription and every one that holds a resource group, all Enabled.
+
+        Approximation (docs/EMULATOR.md): real ARM lists the subscriptions the caller has any role on; the
+        emulator's caller RBAC is opt-in, so it lists every subscription it knows, to every caller.
+        """
+        known = dict.fromkeys([self.hub.identity.default_subscription.lower(), *self.model.subscriptions()])
+        tenant = self.hub.identity.tenant_id
+        value = [
+            {
+                "id": f"/subscriptions/{sub}",
+                "subscriptionId": sub,
+                "displayName": f"emulated subscription {sub[:8]}",
+                "tenantId": tenant,
+                "state": "Enabled",
+                "subscriptionPolicies": {
+                    "locationPlacementId": "Public_2014-09-01",
+                    "quotaId": "PayAsYouGo_2014-09-01",
+                    "spendingLimit": "Off",
+                },
+                "authorizationSource": "RoleBased",
+            }
+            for sub in known
+        ]
+        return json_response({"value": value})

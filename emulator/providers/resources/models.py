@@ -57,6 +57,10 @@ class ResourceGroups:
             self.state.delete("resource_groups", ids.key(record["id"]))
         return record
 
+    def subscriptions(self) -> list[str]:
+        """Subscriptions that hold at least one resource group (lower-cased IDs)."""
+        return self.state.groups("rg_by_sub")
+
     def list(self, sub: str) -> list[Record]:
         out = []
         for k in self.state.members("rg_by_sub", sub.lower()):

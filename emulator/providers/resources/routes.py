@@ -1,8 +1,8 @@
-"""Routes for Microsoft.Resources resource groups."""
+"""Routes for Microsoft.Resources: resource groups and the subscriptions list."""
 
 from __future__ import annotations
 
-from emulator.apiversions import RESOURCES
+from emulator.apiversions import RESOURCES, SUBSCRIPTIONS
 from emulator.hub import Hub
 from emulator.providers.resources.handlers import ResourceGroupHandlers
 from emulator.providers.resources.models import ResourceGroups
@@ -21,5 +21,6 @@ def register(hub: Hub) -> ResourceGroups:
     r.add(Route("HEAD", RG, h.head, RESOURCES, p, kind="read"))
     r.add(Route("DELETE", RG, h.delete, RESOURCES, p, name="Microsoft.Resources/subscriptions/resourceGroups/delete"))
     r.add(Route("GET", "/subscriptions/{sub}/resourcegroups", h.list, RESOURCES, p))
+    r.add(Route("GET", "/subscriptions", h.list_subscriptions, SUBSCRIPTIONS, p))
     hub.models["resource_groups"] = model
     return model
