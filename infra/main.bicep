@@ -159,6 +159,9 @@ param permissionWaitMinutes string = '45'
 @description('AUTOPROTECT_NOT_READY_WAIT_MINUTES: how long to wait for a server to become Ready.')
 param notReadyWaitMinutes string = '120'
 
+@description('AUTOPROTECT_NOT_FOUND_WAIT_MINUTES: how long a server answering 404 is re-read before it counts as gone.')
+param notFoundWaitMinutes string = '10'
+
 @description('AUTOPROTECT_CONFIGURE_TIMEOUT_MINUTES: how long an instance may stay ConfiguringProtection.')
 param configureTimeoutMinutes string = '60'
 
@@ -363,6 +366,7 @@ var autoprotectSettings = {
   AUTOPROTECT_POSTGRES_API_VERSION: postgresApiVersion
   AUTOPROTECT_PERMISSION_WAIT_MINUTES: permissionWaitMinutes
   AUTOPROTECT_NOT_READY_WAIT_MINUTES: notReadyWaitMinutes
+  AUTOPROTECT_NOT_FOUND_WAIT_MINUTES: notFoundWaitMinutes
   AUTOPROTECT_CONFIGURE_TIMEOUT_MINUTES: configureTimeoutMinutes
   AUTOPROTECT_RETRY_SECONDS: retrySeconds
   AUTOPROTECT_WATCHDOG_MINUTES: watchdogMinutes

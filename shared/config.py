@@ -105,6 +105,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "How long to wait for a server to become Ready before giving up",
     ),
     SettingSpec(
+        "AUTOPROTECT_NOT_FOUND_WAIT_MINUTES",
+        "10",
+        "How long a server that answers 404 is re-read before it is taken as gone (ARM can lag a create)",
+    ),
+    SettingSpec(
         "AUTOPROTECT_CONFIGURE_TIMEOUT_MINUTES",
         "60",
         "How long a backup instance may stay ConfiguringProtection before it needs attention",
@@ -158,6 +163,7 @@ class Settings:
     postgres_api_version: str
     permission_wait_s: float
     not_ready_wait_s: float
+    not_found_wait_s: float
     configure_timeout_s: float
     retry_s: float
     watchdog_s: float
@@ -199,6 +205,7 @@ class Settings:
             postgres_api_version=reader.api_version("AUTOPROTECT_POSTGRES_API_VERSION"),
             permission_wait_s=reader.number("AUTOPROTECT_PERMISSION_WAIT_MINUTES", 0, 24 * 60) * 60,
             not_ready_wait_s=reader.number("AUTOPROTECT_NOT_READY_WAIT_MINUTES", 0, 7 * 24 * 60) * 60,
+            not_found_wait_s=reader.number("AUTOPROTECT_NOT_FOUND_WAIT_MINUTES", 0, 24 * 60) * 60,
             configure_timeout_s=reader.number("AUTOPROTECT_CONFIGURE_TIMEOUT_MINUTES", 1, 24 * 60) * 60,
             retry_s=reader.number("AUTOPROTECT_RETRY_SECONDS", 0.1, 3600),
             watchdog_s=reader.number("AUTOPROTECT_WATCHDOG_MINUTES", 0.05, 24 * 60) * 60,

@@ -149,7 +149,16 @@ class Protector:
         server = record.server
         response = self.api.get_server(server)
         if response.status == 404:
-            return self._finish(current, State.GONE, "server no longer exists")
+            # One 404 is no proof: ARM has answered ResourceNotFound right after a create reported Succeeded
+            # (Azure/azure-rest-api-specs#19546). Re-read for a bounded window, then take the server as gone.
+            return self._wait(
+                current,
+                State.WAITING_FOR_SERVER,
+                "server not found (ARM can answer 404 just after a create); looking again",
+                self.settings.not_found_wait_s,
+                ArmError("ResourceNotFound", "the server answered 404"),
+                gone_when_over=True,
+            )
         if response.status != 200:
             return self._fail(current, self.api.error_of(response))
         facts = ServerFacts.from_arm(server, response.body)
@@ -456,7 +465,15 @@ class Protector:
         return f"{record.state.value}: next check in {delay_s:.0f}s"
 
     def _wait(
-        self, current: Versioned, state: State, reason: str, window_s: float, error: ArmError, *, min_delay_s: float = 0
+        self,
+        current: Versioned,
+        state: State,
+        reason: str,
+        window_s: float,
+        error: ArmError,
+        *,
+        min_delay_s: float = 0,
+        gone_when_over: bool = False,
     ) -> str:
         """Wait for something outside our control (a server becoming Ready, roles propagating), bounded."""
         record, now = current.record, self._now()
@@ -467,6 +484,8 @@ class Protector:
             started = now
             record.attempts = 0
         if (now - started).total_seconds() >= window_s:
+            if gone_when_over:
+                return self._finish(current, State.GONE, f"server no longer exists (404 for {window_s / 60:g} min)")
             return self._finish(current, State.NEEDS_ATTENTION, f"gave up waiting: {reason}", error=error)
         record.move(state, now, reason=reason)
         record.wait_started_at = format_time(started)

@@ -30,6 +30,7 @@ COLLECTIONS = (
     "vaults",
     "policies",
     "instances",
+    "deleted_instances",
     "jobs",
     "operations",
     "role_assignments",

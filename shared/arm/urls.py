@@ -24,6 +24,8 @@ OPERATION_PATHS = tuple(
     for pattern in (
         rf"{_PREFIX}{_DP}/locations/{_NAME}/operation(status|results)/{_NAME}",
         rf"{_PREFIX}/resourcegroups/{_NAME}{_DP}/operationstatus/{_NAME}",
+        # The resource-group-scoped result URL of the newer examples (stopProtection, resumeBackups, ...).
+        rf"{_PREFIX}/resourcegroups/{_NAME}{_DP}/backupinstances/{_NAME}/operationresults/{_NAME}",
         rf"{_PREFIX}/resourcegroups/{_NAME}{_DP}/backupvaults/{_NAME}/operation(status|results)/{_NAME}",
         rf"{_PREFIX}/resourcegroups/{_NAME}{_DP}/backupvaults/{_NAME}/backupinstances/{_NAME}/operationresults/{_NAME}",
     )

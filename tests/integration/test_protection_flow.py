@@ -130,12 +130,34 @@ def test_server_not_ready_yet_is_waited_for(stack: Stack):
     assert len(stack.instances_for(server)) == 1
 
 
-def test_server_deleted_before_processing_is_gone(stack: Stack):
+def test_server_deleted_before_processing_is_gone_after_the_404_window(clean_faults: Stack):
+    stack = clean_faults
+    stack.configure(AUTOPROTECT_NOT_FOUND_WAIT_MINUTES="0.02")  # a 1.2 s window instead of 10 minutes
     server = _ready_server(stack, stack.new_group())
     stack.estate.delete(server, PG_API)
     stack.harness.deliver(write_event(server))
+    stack.harness.drain()
+    first = stack.harness.record(server)
+    assert first is not None and first.state == State.WAITING_FOR_SERVER  # one 404 is not proof
+    assert first.error_code == "ResourceNotFound"
     record = stack.harness.settle(server)
-    assert (record.state, record.reason) == (State.GONE, "server no longer exists")
+    assert (record.state, record.reason) == (State.GONE, "server no longer exists (404 for 0.02 min)")
+
+
+def test_a_new_server_that_answers_404_at_first_is_protected(clean_faults: Stack):
+    """ARM's read side can lag a create: the job sees 404, waits, and protects the server once it is visible."""
+    stack = clean_faults
+    stack.admin("PATCH", "config", {"read_after_write_lag_s": 300})  # 0.9 s on the fast profile's clock
+    try:
+        server = _ready_server(stack, stack.new_group())
+    finally:
+        stack.admin("PATCH", "config", {"read_after_write_lag_s": 0})
+    stack.harness.deliver(write_event(server))
+    stack.harness.drain()
+    record = stack.harness.settle(server)
+    assert record.state == State.PROTECTED
+    assert State.WAITING_FOR_SERVER.value in record.transitions
+    assert len(stack.instances_for(server)) == 1
 
 
 def test_missing_permissions_are_waited_out_until_granted(stack: Stack):

@@ -29,7 +29,10 @@ def test_a_server_without_any_event_is_found_and_protected(stack: Stack):
     assert stack.harness.settle(server).state == State.PROTECTED
 
 
-def test_a_deleted_instance_is_repaired(stack: Stack):
+def test_a_deleted_instance_is_found_and_explained(stack: Stack):
+    """Deleting an instance soft-deletes it (14 days by default): the sweep sees protection gone, and the new
+    protection request is refused while the soft-deleted instance exists, so the server needs attention with
+    the service's reason (undelete and resume it, or wait for the purge)."""
     server = _server(stack)
     stack.harness.deliver(write_event(server))
     assert stack.harness.settle(server).state == State.PROTECTED
@@ -40,8 +43,9 @@ def test_a_deleted_instance_is_repaired(stack: Stack):
     record = stack.harness.record(server)
     assert record is not None and record.state == State.QUEUED
     assert record.reason.startswith("backup instance missing")
-    assert stack.harness.settle(server).state == State.PROTECTED
-    assert len(stack.instances_for(server)) == 1
+    settled = stack.harness.settle(server)
+    assert (settled.state, settled.error_code) == (State.NEEDS_ATTENTION, "UserErrorDppDatasourceInSoftDeletedState")
+    assert stack.instances_for(server) == []
 
 
 def test_a_tier_change_re_points_the_instance(clean_faults: Stack):

@@ -114,6 +114,7 @@ def test_operation_urls_must_have_an_operation_shape_after_decoding(path: str):
         f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.DataProtection/operationStatus/YWJj%3D",
         f"{VAULT}/operationStatus/YWJj",
         f"{VAULT}/backupInstances/db-1/operationResults/YWJj",
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.DataProtection/backupInstances/db-1/operationResults/YWJj",
     ],
 )
 def test_operation_urls_of_the_spec_pass(path: str):

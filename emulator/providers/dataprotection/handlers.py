@@ -118,6 +118,41 @@ class DataProtectionHandlers:
             return empty(204)
         return empty(202, self._async_headers(ctx, op))
 
+    async def instance_action(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        """POST stopProtection/suspendBackups/resumeProtection/resumeBackups: 202, headers as the examples show
+        (status at vault scope, the result at the resource group's backupInstances scope)."""
+        p = ctx.params
+        if await request.read():
+            body = await read_json(request)
+            if not isinstance(body, dict):
+                raise ArmError("The request body must be an object.", code="InvalidRequestContent", status=400)
+        op = self.model.instance_action(
+            p["sub"], p["rg"], p["vault"], p["name"], p["action"], ctx.event_context(), ctx.operation_fault
+        )
+        vault = f"/subscriptions/{op['subscription']}/resourceGroups/{op['resource_group']}/providers/{NS}"
+        status_path = f"{vault}/backupVaults/{op['vault']}/operationStatus/{op['id']}"
+        result_path = f"{vault}/backupInstances/{op['instance']}/operationResults/{op['id']}"
+        return empty(202, lro.headers(ctx, status_path, result_path, self.hub.retry_after()))
+
+    async def list_deleted(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        p = ctx.params
+        records = self.model.list_deleted(p["sub"], p["rg"], p["vault"])
+        return json_response({"value": [self.model.render_deleted(r) for r in records]})
+
+    async def get_deleted(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        p = ctx.params
+        return json_response(
+            self.model.render_deleted(self.model.deleted_instance(p["sub"], p["rg"], p["vault"], p["name"]))
+        )
+
+    async def undelete(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        p = ctx.params
+        op = self.model.undelete(p["sub"], p["rg"], p["vault"], p["name"], ctx.event_context())
+        vault = f"/subscriptions/{op['subscription']}/resourceGroups/{op['resource_group']}/providers/{NS}"
+        status_path = f"{vault}/backupVaults/{op['vault']}/operationStatus/{op['id']}"
+        result_path = f"{vault}/backupInstances/{op['instance']}/operationResults/{op['id']}"
+        return empty(202, lro.headers(ctx, status_path, result_path, self.hub.retry_after()))
+
     async def list_instances(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
         p = ctx.params
         v = self.model.vault(p["sub"], p["rg"], p["vault"])
@@ -178,6 +213,8 @@ class DataProtectionHandlers:
             return empty(202, self._async_headers(ctx, op))
         if op["status"] == "Failed":
             return json_response({"error": op["error"]}, 400)
+        if "bi" in ctx.params and ctx.params["bi"].lower() != str(op.get("instance", ctx.params["bi"])).lower():
+            raise ArmError(f"Operation '{op['id']}' was not found.", code="UserErrorOperationNotFound", status=404)
         return json_response(op["result"] or {"objectType": "OperationJobExtendedInfo"}, 200)
 
 

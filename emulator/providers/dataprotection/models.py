@@ -43,6 +43,38 @@ READ_ONLY_INSTANCE_FIELDS = (
     "protectionErrorDetails",
     "provisioningState",
 )
+# POST actions on an instance: the states each may start from, and the state it leaves the instance in. While
+# the operation runs the instance is UpdatingProtection. Only resumeProtection/resumeBackups undo a stop or a
+# suspension; a PUT does not (Terraform's resource and the REST reference say so).
+INSTANCE_ACTIONS: dict[str, tuple[str, frozenset[str], str]] = {
+    "stopprotection": (
+        "stopProtection",
+        frozenset(
+            {"ProtectionConfigured", "BackupSchedulesSuspended", "RetentionSchedulesSuspended", "ProtectionError"}
+        ),
+        "ProtectionStopped",
+    ),
+    "suspendbackups": (
+        "suspendBackups",
+        frozenset({"ProtectionConfigured", "ProtectionError"}),
+        "BackupSchedulesSuspended",
+    ),
+    "resumeprotection": ("resumeProtection", frozenset({"ProtectionStopped"}), "ProtectionConfigured"),
+    "resumebackups": (
+        "resumeBackups",
+        frozenset({"BackupSchedulesSuspended", "RetentionSchedulesSuspended"}),
+        "ProtectionConfigured",
+    ),
+}
+# protectionStatus.status has fewer values than currentProtectionState (spec enum `Status`).
+STATUS_OF = {
+    "BackupSchedulesSuspended": "ProtectionStopped",
+    "RetentionSchedulesSuspended": "ProtectionStopped",
+    "UpdatingProtection": "ConfiguringProtection",
+    "ProtectionError": "ConfiguringProtectionFailed",
+}
+# An existing instance accepts a changing PUT only once configured (or after configuring failed, to fix it).
+CHANGEABLE_STATES = frozenset({"ProtectionConfigured", "ConfiguringProtectionFailed", "ProtectionError"})
 PERMISSION_ACTION = (
     "Grant appropriate permissions to perform this operation as mentioned at "
     "https://aka.ms/UserErrorMissingRequiredPermissions and retry the operation."
@@ -91,6 +123,9 @@ class DataProtection:
         operations.on_complete("dp.validate", self._validate_done)
         operations.on_complete("dp.instance_create", self._create_done)
         operations.on_complete("dp.instance_delete", self._delete_done)
+        operations.on_complete("dp.instance_action", self._action_done)
+        operations.on_complete("dp.undelete", self._undelete_done)
+        operations.on_action("dp.purge", self._purge)
         operations.on_action("dp.configured", self._configured)
         operations.on_action("dp.backup_start", self._backup_start)
         operations.on_action("dp.backup_done", self._backup_done)
@@ -340,6 +375,17 @@ class DataProtection:
                 "Stop protection of the datasource in the other vault and retry.",
                 code="UserErrorDppDatasourceAlreadyProtected",
             )
+        for k in self.state.members("deleted_by_ds", ids.key(server["id"])):
+            deleted = self.state.get("deleted_instances", k)
+            if deleted is None:
+                continue
+            # Approximation (docs/EMULATOR.md): Azure documents that a soft-deleted item keeps its recovery points
+            # and can be undeleted, not what a new protection request answers meanwhile; the emulator refuses it.
+            raise BadRequest(
+                f"The datasource has a soft-deleted backup instance '{deleted['name']}' in the Backup vault "
+                f"{deleted['vault_id']}. Undelete it and resume protection, or protect it again after it is purged.",
+                code="UserErrorDppDatasourceInSoftDeletedState",
+            )
         return server
 
     def _async_rules(self, v: Record, server_key: str) -> dict[str, Any] | None:
@@ -452,6 +498,13 @@ class DataProtection:
                 # A PUT that changes nothing is a no-op; a new policy re-configures the instance, as in Azure.
                 if healthy and same_policy:
                     return existing, None, False
+                current = existing["properties"]["currentProtectionState"]
+                if current not in CHANGEABLE_STATES:
+                    raise BadRequest(
+                        f"The backup instance is in state '{current}'; it can be updated only when protection is "
+                        "configured. Retry after the current operation completes, or resume protection first.",
+                        code="UserErrorBackupInstanceNotInValidStateForUpdate",
+                    )
             props = {key: val for key, val in bi.items() if key not in READ_ONLY_INSTANCE_FIELDS}
             props["friendlyName"] = props.get("friendlyName") or name
             props["policyInfo"] = {**props["policyInfo"], "policyVersion": "1.0"}
@@ -578,11 +631,159 @@ class DataProtection:
             )
 
     def _delete_done(self, op: Record) -> None:
+        """Soft delete (on unless the vault turned it off): the instance moves to deletedBackupInstances with its
+        recovery points for the vault's retention (14 days by default), then is purged."""
         record = self.state.delete("instances", op["instance_key"])
+        v = self.state.get("vaults", op["vault_key"])
         op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": str(uuid.uuid4())}
+        days = self.soft_delete_days(v)
+        if record is not None and days > 0:
+            now = self.clock.now()
+            purge = self.clock.due(days * 86400)
+            with self.state.lock:
+                self._set_protection(record, "SoftDeleted")
+                record["properties"]["provisioningState"] = "Succeeded"
+                record["deletion"] = {"deleted": now, "purge": purge, "activity": str(uuid.uuid4())}
+                ds = ids.key(record["properties"]["dataSourceInfo"]["resourceID"])
+                self.state.put(
+                    "deleted_instances",
+                    op["instance_key"],
+                    record,
+                    [("deleted_by_vault", ids.key(record["vault_id"])), ("deleted_by_ds", ds)],
+                )
+                self.state.schedule(purge, "dp.purge", f"{op['instance_key']}|{now}")
         self.ops.finish(op, "Succeeded")
         if record is not None:
             self.events.emit("ResourceDeleteSuccess", record["id"], f"{INSTANCE_TYPE}/delete", op.get("ectx") or {})
+
+    @staticmethod
+    def soft_delete_days(vault: Record | None) -> float:
+        """The vault's soft-delete retention in days; 0 when soft delete is off."""
+        settings = ((vault or {}).get("properties") or {}).get("securitySettings") or {}
+        soft = settings.get("softDeleteSettings") or {}
+        if str(soft.get("state", "On")).lower() == "off":
+            return 0.0
+        try:
+            return max(float(soft.get("retentionDurationInDays", 14)), 0.0)
+        except (TypeError, ValueError):
+            return 14.0
+
+    def _purge(self, key: str) -> None:
+        instance_key, _, deleted_at = key.rpartition("|")
+        record = self.state.get("deleted_instances", instance_key)
+        if record is not None and str(record.get("deletion", {}).get("deleted")) == deleted_at:
+            self.state.delete("deleted_instances", instance_key)
+
+    # -- soft-deleted instances ------------------------------------------------------------------------
+    def deleted_instance(self, sub: str, rg: str, vault: str, name: str) -> Record:
+        self.vault(sub, rg, vault)
+        record = self.state.get("deleted_instances", self.instance_key(sub, rg, vault, name))
+        if record is None:
+            raise ResourceNotFound(f"The deleted backup instance '{name}' under vault '{vault}' was not found.")
+        return record
+
+    def list_deleted(self, sub: str, rg: str, vault: str) -> list[Record]:
+        v = self.vault(sub, rg, vault)
+        keys = self.state.members("deleted_by_vault", ids.key(v["id"]))
+        return [r for k in keys if (r := self.state.get("deleted_instances", k)) is not None]
+
+    def undelete(self, sub: str, rg: str, vault: str, name: str, ectx: dict[str, Any]) -> Record:
+        v = self.vault(sub, rg, vault)
+        record = self.deleted_instance(sub, rg, vault, name)
+        if self.state.get("instances", self.instance_key(sub, rg, vault, name)) is not None:
+            raise ArmError(
+                f"A backup instance named '{name}' already exists in the vault.", code="UserErrorConflict", status=409
+            )
+        return self._vault_op(
+            "dp.undelete", "instance_action", v, sub, rg, vault, ectx, None,
+            instance_key=ids.key(record["id"]), instance=name,
+        )  # fmt: skip
+
+    def _undelete_done(self, op: Record) -> None:
+        """An undeleted instance comes back with its recovery points and protection stopped (resume to go on)."""
+        record = self.state.delete("deleted_instances", op["instance_key"])
+        op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": str(uuid.uuid4())}
+        if record is None:
+            self.ops.finish(op, "Canceled")
+            return
+        with self.state.lock:
+            record.pop("deletion", None)
+            self._set_protection(record, "ProtectionStopped")
+            ds = ids.key(record["properties"]["dataSourceInfo"]["resourceID"])
+            self.state.put(
+                "instances",
+                op["instance_key"],
+                record,
+                [("instances_by_vault", ids.key(record["vault_id"])), ("instances_by_ds", ds)],
+            )
+        self.ops.finish(op, "Succeeded")
+
+    def render_deleted(self, record: Record) -> dict[str, Any]:
+        deletion = record.get("deletion") or {}
+        properties = {**record["properties"], "objectType": "DeletedBackupInstance"}
+        properties["deletionInfo"] = {
+            "deletionTime": self.clock.iso(float(deletion.get("deleted", 0))),
+            "billingEndDate": self.clock.iso(float(deletion.get("purge", 0))),
+            "scheduledPurgeTime": self.clock.iso(float(deletion.get("purge", 0))),
+            "deleteActivityID": str(deletion.get("activity", "")),
+        }
+        deleted_id = record["id"].replace("/backupInstances/", "/deletedBackupInstances/")
+        return {
+            "properties": properties,
+            "id": deleted_id,
+            "name": record["name"],
+            "type": f"{VAULT_TYPE}/deletedBackupInstances",
+        }
+
+    def instance_action(
+        self,
+        sub: str,
+        rg: str,
+        vault: str,
+        name: str,
+        action: str,
+        ectx: dict[str, Any],
+        fault: dict[str, Any] | None,
+    ) -> Record:
+        """stopProtection / suspendBackups / resumeProtection / resumeBackups: checked, then an async operation."""
+        verb, allowed, _ = INSTANCE_ACTIONS[action.lower()]
+        v = self.vault(sub, rg, vault)
+        record = self.instance(sub, rg, vault, name)
+        with self.state.lock:
+            current = record["properties"]["currentProtectionState"]
+            if current not in allowed:
+                raise BadRequest(
+                    f"Operation '{verb}' is not allowed while the backup instance is in state '{current}'.",
+                    code="UserErrorInvalidOperationForCurrentProtectionState",
+                )
+            record["previous_state"] = current
+            self._set_protection(record, "UpdatingProtection")
+            return self._vault_op(
+                "dp.instance_action", "instance_action", v, sub, rg, vault, ectx, fault,
+                instance_key=ids.key(record["id"]), action=action.lower(), instance=name,
+            )  # fmt: skip
+
+    def _action_done(self, op: Record) -> None:
+        record = self.state.get("instances", op["instance_key"])
+        if record is None:
+            self.ops.finish(op, "Canceled")
+            return
+        verb, _, target = INSTANCE_ACTIONS[op["action"]]
+        error = self._fault_error(op)
+        op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": str(uuid.uuid4())}
+        with self.state.lock:
+            self._set_protection(record, str(record.pop("previous_state", target)) if error else target)
+            self.state.touch()
+        self.ops.finish(op, "Failed" if error else "Succeeded", error)
+        if not error:
+            self.events.emit(
+                "ResourceActionSuccess", record["id"], f"{INSTANCE_TYPE}/{verb}/action", op.get("ectx") or {}
+            )
+
+    @staticmethod
+    def _set_protection(record: Record, state: str) -> None:
+        record["properties"]["currentProtectionState"] = state
+        record["properties"]["protectionStatus"] = {"status": STATUS_OF.get(state, state)}
 
     def list_instances(self, vault_key: str, start: int, size: int) -> tuple[list[Record], int]:
         keys = self.state.members("instances_by_vault", vault_key)

@@ -37,6 +37,24 @@ def register(hub: Hub) -> DataProtection:
     r.add(Route("GET", VAULT + "/operationStatus/{op}", h.op_status, v, p, kind="poll"))
     r.add(Route("GET", VAULT + "/operationResults/{op}", h.op_result, v, p, kind="poll"))
     r.add(Route("GET", VAULT + "/backupInstances/{bi}/operationResults/{op}", h.op_result, v, p, kind="poll"))
+    # Resource-group-scoped results, as the Location headers of the newer examples (stopProtection, ...) give them.
+    r.add(Route("GET", RG + "/backupInstances/{bi}/operationResults/{op}", h.op_result, v, p, kind="poll"))
+    for verb in ("stopProtection", "suspendBackups", "resumeProtection", "resumeBackups"):
+        action = f"{VAULT}/backupInstances/{{name}}/{{action:{verb}}}"
+        r.add(Route("POST", action, h.instance_action, v, p, name=f"{INSTANCE_TYPE}/{verb}/action"))
+    deleted = VAULT + "/deletedBackupInstances"
+    r.add(Route("GET", deleted, h.list_deleted, v, p))
+    r.add(Route("GET", deleted + "/{name}", h.get_deleted, v, p))
+    r.add(
+        Route(
+            "POST",
+            deleted + "/{name}/undelete",
+            h.undelete,
+            v,
+            p,
+            name=f"{VAULT_TYPE}/deletedBackupInstances/undelete/action",
+        )
+    )
     r.add(Route("POST", VAULT + "/validateForBackup", h.validate, v, p, name=f"{VAULT_TYPE}/validateForBackup/action"))
     r.add(Route("PUT", VAULT + "/backupInstances/{name}", h.put_instance, v, p, name=f"{INSTANCE_TYPE}/write"))
     r.add(Route("GET", VAULT + "/backupInstances/{name}", h.get_instance, v, p))

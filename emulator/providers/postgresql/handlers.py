@@ -8,7 +8,7 @@ from aiohttp import web
 
 from emulator.context import Ctx
 from emulator.core import ids, lro
-from emulator.core.errors import ResourceNotFound
+from emulator.core.errors import BadRequest, ResourceNotFound
 from emulator.core.http import empty, json_response, page, read_json, skip
 from emulator.core.store import Record
 from emulator.hub import Hub
@@ -48,6 +48,19 @@ class ServerHandlers:
         op = self.model.delete(p["sub"], p["rg"], p["name"], ctx.event_context())
         if op is None:
             return empty(204)
+        status_path, result_path = _op_paths(op)
+        return empty(202, lro.headers(ctx, status_path, result_path, self.hub.retry_after()))
+
+    async def action(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        """POST stop/start/restart: 202 with the async headers (restart takes an optional RestartParameter)."""
+        p = ctx.params
+        if p["action"].lower() == "restart" and await request.read():
+            body = await read_json(request)
+            if not isinstance(body, dict):
+                raise BadRequest("The restart parameters must be an object.", code="InvalidRequestContent")
+        op = self.model.action(
+            p["sub"], p["rg"], p["name"], p["action"].lower(), ctx.event_context(), ctx.operation_fault
+        )
         status_path, result_path = _op_paths(op)
         return empty(202, lro.headers(ctx, status_path, result_path, self.hub.retry_after()))
 

@@ -1,7 +1,12 @@
-"""Microsoft.DBforPostgreSQL/flexibleServers: servers (async create/delete) and a few child resources.
+"""Microsoft.DBforPostgreSQL/flexibleServers: servers (async create/delete/stop/start/restart) and children.
 
 A server is `Provisioning` until its create operation completes (`latency_s.server_create`), then `Ready`; the
 ARM write event fires twice for a create (on accept while Provisioning, and on completion), as in Azure.
+Stop, start and restart are POST actions: `Stopping` -> `Stopped`, `Starting` -> `Ready`, `Updating` -> `Ready`,
+each an async operation whose success emits `ResourceActionSuccess` with the real operation name. A stopped
+server starts by itself after seven days (`stopped_auto_start_s`), as Azure documents, with no ARM event (no
+caller made a request). With `read_after_write_lag_s`, a created or re-created server answers 404 to GET and is
+left out of listings until that long after its create completed (ARM's caches lag behind the write).
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ NS = "Microsoft.DBforPostgreSQL"
 SERVER_TYPE = f"{NS}/flexibleServers"
 WRITE = f"{SERVER_TYPE}/write"
 DELETE = f"{SERVER_TYPE}/delete"
+ACTIONS = {
+    "stop": (f"{SERVER_TYPE}/stop/action", "Ready", "Stopping", "Stopped", "server_stop"),
+    "start": (f"{SERVER_TYPE}/start/action", "Stopped", "Starting", "Ready", "server_start"),
+    "restart": (f"{SERVER_TYPE}/restart/action", "Ready", "Updating", "Ready", "server_restart"),
+}
 CHILD_TYPES = {"databases": "databases", "firewallrules": "firewallRules"}
 CREATE_MODES = {"Default", "Create", "Update", "PointInTimeRestore", "GeoRestore", "Replica", "ReviveDropped"}
 SERVER_STATES = {
@@ -61,6 +71,10 @@ class Servers:
         operations.on_complete("pg.create", self._create_done)
         operations.on_complete("pg.delete", self._delete_done)
         operations.on_complete("pg.update", self._update_done)
+        for action in ACTIONS:
+            operations.on_complete(f"pg.{action}", self._action_done)
+        operations.on_action("pg.auto_start", self._auto_start)
+        operations.on_action("pg.auto_start_done", self._auto_start_done)
 
     def _update_op(
         self, record: Record, ectx: dict[str, Any], fault: dict[str, Any] | None, resource_id: str | None = None
@@ -92,9 +106,14 @@ class Servers:
     def find(self, resource_id: str) -> Record | None:
         return self.state.get("servers", ids.key(resource_id))
 
+    def visible(self, record: Record) -> bool:
+        """False while ARM's read side has not caught up with the create (`read_after_write_lag_s`)."""
+        hidden_until = record.get("hidden_until")
+        return not hidden_until or self.clock.now() >= hidden_until
+
     def get(self, sub: str, rg: str, name: str) -> Record:
         record = self.find(server_id(sub, rg, name))
-        if record is None:
+        if record is None or not self.visible(record):
             self.rgs.require(sub, rg)
             raise ResourceNotFound(
                 f"The Resource '{SERVER_TYPE}/{name}' under resource group '{rg}' was not found. "
@@ -195,10 +214,13 @@ class Servers:
                 self.state.touch()
             self.ops.finish(op, "Failed", {"code": fault["code"], "message": fault["message"]})
             return
+        lag = float(self.config.get("read_after_write_lag_s", 0))
         with self.state.lock:
             if record["properties"]["state"] == "Provisioning":
                 record["properties"]["state"] = "Ready"
-                self.state.touch()
+            if lag > 0:
+                record["hidden_until"] = self.clock.due(lag)
+            self.state.touch()
         self.ops.finish(op, "Succeeded")
         self.events.emit("ResourceWriteSuccess", record["id"], WRITE, op.get("ectx") or {})
 
@@ -256,9 +278,82 @@ class Servers:
         out = []
         for k in itertools.islice(keys, start, start + size):
             r = self.state.get("servers", k)
-            if r is not None:
+            if r is not None and self.visible(r):
                 out.append(r)
         return out, total
+
+    # -- actions: stop, start, restart ------------------------------------------------------------------
+    def action(
+        self, sub: str, rg: str, name: str, action: str, ectx: dict[str, Any], fault: dict[str, Any] | None
+    ) -> Record:
+        """Accept a POST action in the state it needs (409 otherwise); returns the operation to follow."""
+        _, needs, during, _, latency = ACTIONS[action]
+        record = self.get(sub, rg, name)
+        with self.state.lock:
+            current = record["properties"]["state"]
+            if current != needs:
+                raise ArmError(
+                    f"The operation '{action}' cannot be performed while the server is in state '{current}'; "
+                    f"it needs '{needs}'.",
+                    code="InvalidServerState",
+                    status=409,
+                )
+            if action == "stop" and record["properties"].get("replicationRole") != "Primary":
+                raise BadRequest("A read replica cannot be stopped.", code="OperationNotSupportedOnReplica")
+            record["properties"]["state"] = during
+            self.state.touch()
+            return self.ops.create(
+                f"pg.{action}",
+                float(self.config["latency_s"].get(latency, self.config["latency_s"]["server_update"])),
+                provider="postgresql",
+                subscription=sub,
+                location=record["location"],
+                resource_id=record["id"],
+                ectx=ectx,
+                fault=fault,
+                action=action,
+            )
+
+    def _action_done(self, op: Record) -> None:
+        action = str(op["action"])
+        operation, needs, during, after, _ = ACTIONS[action]
+        record = self.find(op["resource_id"])
+        if record is None:
+            self.ops.finish(op, "Canceled")
+            return
+        fault = op.get("fault")
+        with self.state.lock:
+            if record["properties"]["state"] == during:
+                record["properties"]["state"] = needs if fault else after
+            if action == "stop" and not fault:
+                # Azure starts a server that stayed stopped for seven days, to apply maintenance.
+                record["stopped_at"] = self.clock.now()
+                due = self.clock.due(float(self.config.get("stopped_auto_start_s", 7 * 86400)))
+                self.state.schedule(due, "pg.auto_start", f"{ids.key(record['id'])}|{record['stopped_at']}")
+            self.state.touch()
+        if fault:
+            self.ops.finish(op, "Failed", {"code": fault["code"], "message": fault["message"]})
+            return
+        self.ops.finish(op, "Succeeded")
+        self.events.emit("ResourceActionSuccess", record["id"], operation, op.get("ectx") or {})
+
+    def _auto_start(self, key: str) -> None:
+        server_key, _, stopped_at = key.rpartition("|")
+        record = self.state.get("servers", server_key)
+        if record is None or record["properties"]["state"] != "Stopped" or str(record.get("stopped_at")) != stopped_at:
+            return  # started (or stopped again) since: this timer is stale
+        with self.state.lock:
+            record["properties"]["state"] = "Starting"
+            self.state.touch()
+            latency = float(self.config["latency_s"].get("server_start", self.config["latency_s"]["server_update"]))
+            self.state.schedule(self.clock.due(latency), "pg.auto_start_done", server_key)
+
+    def _auto_start_done(self, server_key: str) -> None:
+        record = self.state.get("servers", server_key)
+        if record is not None and record["properties"]["state"] == "Starting":
+            with self.state.lock:
+                record["properties"]["state"] = "Ready"
+                self.state.touch()
 
     def force_state(self, resource_id: str, new_state: str) -> Record:
         """Admin hook: put a server in any state (Stopped, Disabled, ...) for tests."""
@@ -273,7 +368,7 @@ class Servers:
         return record
 
     def render(self, record: Record) -> dict[str, Any]:
-        props = dict(record["properties"])
+        props = dict(record["properties"])  # internal fields (hidden_until, stopped_at) stay out of the body
         return {
             "sku": record["sku"],
             "systemData": {

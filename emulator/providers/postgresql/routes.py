@@ -24,6 +24,9 @@ def register(hub: Hub) -> Servers:
         child = f"{SRV}/{{kind:{kind}}}/{{child}}"
         r.add(Route("PUT", child, h.put_child, v, p, name=f"{NS}/flexibleServers/{kind}/write"))
         r.add(Route("GET", child, h.get_child, v, p))
+    for action in ("stop", "start", "restart"):
+        name = f"{NS}/flexibleServers/{action}/action"
+        r.add(Route("POST", f"{SRV}/{{action:{action}}}", h.action, v, p, name=name))
     r.add(Route("PUT", SRV, h.put, v, p, name=f"{NS}/flexibleServers/write"))
     r.add(Route("GET", SRV, h.get, v, p))
     r.add(Route("PATCH", SRV, h.patch, v, p, name=f"{NS}/flexibleServers/write"))
