@@ -129,10 +129,14 @@ class DataProtectionHandlers:
         op = self.model.instance_action(
             p["sub"], p["rg"], p["vault"], p["name"], p["action"], ctx.event_context(), ctx.operation_fault
         )
-        vault = f"/subscriptions/{op['subscription']}/resourceGroups/{op['resource_group']}/providers/{NS}"
-        status_path = f"{vault}/backupVaults/{op['vault']}/operationStatus/{op['id']}"
-        result_path = f"{vault}/backupInstances/{op['instance']}/operationResults/{op['id']}"
-        return empty(202, lro.headers(ctx, status_path, result_path, self.hub.retry_after()))
+        return empty(202, self._instance_action_headers(ctx, op))
+
+    def _instance_action_headers(self, ctx: Ctx, op: Record) -> dict[str, str]:
+        """Status at vault scope, the result at the resource group's backupInstances scope (the examples' shape)."""
+        scope = f"/subscriptions/{op['subscription']}/resourceGroups/{op['resource_group']}/providers/{NS}"
+        status_path = f"{scope}/backupVaults/{op['vault']}/operationStatus/{op['id']}"
+        result_path = f"{scope}/backupInstances/{op['instance']}/operationResults/{op['id']}"
+        return lro.headers(ctx, status_path, result_path, self.hub.retry_after())
 
     async def list_deleted(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
         p = ctx.params
@@ -148,10 +152,7 @@ class DataProtectionHandlers:
     async def undelete(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
         p = ctx.params
         op = self.model.undelete(p["sub"], p["rg"], p["vault"], p["name"], ctx.event_context())
-        vault = f"/subscriptions/{op['subscription']}/resourceGroups/{op['resource_group']}/providers/{NS}"
-        status_path = f"{vault}/backupVaults/{op['vault']}/operationStatus/{op['id']}"
-        result_path = f"{vault}/backupInstances/{op['instance']}/operationResults/{op['id']}"
-        return empty(202, lro.headers(ctx, status_path, result_path, self.hub.retry_after()))
+        return empty(202, self._instance_action_headers(ctx, op))
 
     async def list_instances(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
         p = ctx.params
