@@ -24,6 +24,7 @@ import aiohttp
 
 from emulator.core import ids
 from emulator.core.clock import Clock
+from emulator.eventfilter import EventFilter
 from emulator.stats import Stats
 
 log = logging.getLogger("emulator.eventgrid")
@@ -52,6 +53,7 @@ class EventBus:
         rng: random.Random,
         webhook: str | None = None,
         schema: str = "eventgrid",
+        delivery_filter: EventFilter | None = None,
     ) -> None:
         self.clock = clock
         self.config = config
@@ -60,6 +62,7 @@ class EventBus:
         self.rng = rng
         self.webhook = webhook
         self.schema = schema
+        self.delivery_filter = delivery_filter
         self.recent: deque[dict[str, Any]] = deque(maxlen=int(config["events"]["recent_limit"]))
         self.dead_letters: list[dict[str, Any]] = []
         self._queue: list[tuple[float, int, dict[str, Any], int]] = []
@@ -121,6 +124,9 @@ class EventBus:
         }
         self.recent.append(event)
         self.stats.events["emitted"] += 1
+        if self.delivery_filter is not None and not self.delivery_filter.matches(event):
+            self.stats.events["filtered"] += 1  # the topic had it; the event subscription does not want it
+            return event
         if self.webhook:
             self._push(self.clock.due(float(self.config["events"].get("delay_s", 0))), event, 0)
         return event

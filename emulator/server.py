@@ -38,6 +38,7 @@ from emulator.core.errors import ArmError, render
 from emulator.core.operations import Operations
 from emulator.core.store import Snapshotter, State
 from emulator.core.tokens import TokenIssuer
+from emulator.eventfilter import EventFilter
 from emulator.eventgrid import EventBus
 from emulator.faults import Faults
 from emulator.hub import HUB_KEY, Hub, Identity
@@ -126,7 +127,13 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
-def build_hub(cfg: dict[str, Any], ids: dict[str, str], event_webhook: str | None, event_schema: str) -> Hub:
+def build_hub(
+    cfg: dict[str, Any],
+    ids: dict[str, str],
+    event_webhook: str | None,
+    event_schema: str,
+    event_filter: EventFilter | None = None,
+) -> Hub:
     seed = int(cfg.get("seed", 1))
     clock = Clock(scale=float(cfg["clock_scale"]))
     state = State()
@@ -150,7 +157,9 @@ def build_hub(cfg: dict[str, Any], ids: dict[str, str], event_webhook: str | Non
         state=state,
         operations=operations,
         tokens=TokenIssuer(bytes.fromhex(ids["token_key"]), ids["tenant_id"]),
-        events=EventBus(clock, cfg, stats, ids["tenant_id"], random.Random(seed + 2), event_webhook, event_schema),
+        events=EventBus(
+            clock, cfg, stats, ids["tenant_id"], random.Random(seed + 2), event_webhook, event_schema, event_filter
+        ),
         stats=stats,
         faults=faults_engine,
         throttle=Throttle(clock, cfg),
@@ -179,7 +188,8 @@ async def serve(args: argparse.Namespace) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     cfg = config_mod.load(args.profile, Path(args.config) if args.config else None)
     ids = load_secrets(data_dir)
-    hub = build_hub(cfg, ids, args.event_webhook, args.event_schema)
+    event_filter = EventFilter.load(Path(args.event_filter)) if args.event_filter else None
+    hub = build_hub(cfg, ids, args.event_webhook, args.event_schema, event_filter)
     snap = Snapshotter(hub.state, data_dir / "state.json")
     if snap.load():
         log.info("restored state from %s", snap.path)
@@ -266,6 +276,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--traffic-log", help="append one JSON line per exchange to this file")
     parser.add_argument("--event-webhook", help="deliver Event Grid resource events to this URL")
     parser.add_argument("--event-schema", choices=["eventgrid", "cloudevents"], default="eventgrid")
+    parser.add_argument(
+        "--event-filter",
+        help="deliver only the events this event-subscription filter passes (infra/eventgrid/filter.json)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("EMULATOR_LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
 

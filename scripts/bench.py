@@ -38,7 +38,7 @@ from rich.table import Table
 from scripts import bench_model as model
 from scripts.demo import LocalStack, app_settings
 from scripts.estate import DP_API, AdminTokenCredential, Estate
-from scripts.stack import REPO_ROOT, Child, start_azurite, start_emulator
+from scripts.stack import EVENT_FILTER, REPO_ROOT, Child, start_azurite, start_emulator
 from shared.arm.client import ArmClient, ArmResponse
 from shared.arm.lro import polling_target
 from shared.ledger import FINAL_STATES, Ledger, ServerRecord, State, parse_time
@@ -82,6 +82,7 @@ class BenchStack(LocalStack):
             config=self.config,
             traffic_log=self.workdir / "traffic.jsonl" if self.traffic else None,
             event_webhook=webhook,
+            event_filter=EVENT_FILTER,
         )
         self.children.append(emulator)
         return emulator.info, str(azurite.info["connection_string"])

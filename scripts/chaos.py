@@ -34,6 +34,7 @@ from azure.storage.queue import QueueClient
 from scripts.demo import QUEUE, TABLE, app_settings
 from scripts.estate import OPERATOR_PRINCIPAL, AdminTokenCredential, Estate
 from scripts.stack import (
+    EVENT_FILTER,
     REPO_ROOT,
     AzuritePorts,
     Child,
@@ -78,7 +79,12 @@ class ChaosStack:
         config = self.workdir / "chaos-overrides.json"
         config.write_text(json.dumps({"events": {"duplicate_probability": 0.3}}))
         self.emulator = start_emulator(
-            self.workdir, self.workdir / "emulator-data", profile="chaos", config=config, event_webhook=webhook
+            self.workdir,
+            self.workdir / "emulator-data",
+            profile="chaos",
+            config=config,
+            event_webhook=webhook,
+            event_filter=EVENT_FILTER,
         )
         return self.emulator.info
 

@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 
 from scripts.estate import Estate
-from scripts.stack import REPO_ROOT, Child, free_port, start_azurite, start_devhost, start_emulator
+from scripts.stack import EVENT_FILTER, REPO_ROOT, Child, free_port, start_azurite, start_devhost, start_emulator
 from shared.ids import ServerId
 from shared.ledger import FINAL_STATES, Ledger, ServerRecord, State, parse_time
 
@@ -88,6 +88,7 @@ class LocalStack:
             profile=self.profile,
             traffic_log=self.workdir / "traffic.jsonl",
             event_webhook=webhook,
+            event_filter=EVENT_FILTER,
         )
         self.children.append(emulator)
         return emulator.info, str(azurite.info["connection_string"])

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The event subscription's filter, as the Bicep deploys it (loadJsonContent) and the emulator applies it.
+EVENT_FILTER = REPO_ROOT / "infra" / "eventgrid" / "filter.json"
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
 
 # Azurite's published development account. It is documented public test data, not a secret.
@@ -177,9 +179,12 @@ def start_emulator(
     traffic_log: Path | None = None,
     event_webhook: str | None = None,
     event_schema: str = "eventgrid",
+    event_filter: Path | None = None,
     timeout: float = 60,
 ) -> Child:
-    """Start `python -m emulator` and read its one-line JSON readiness banner from stdout."""
+    """Start `python -m emulator` and read its one-line JSON readiness banner from stdout.
+
+    `event_filter` (usually EVENT_FILTER, the file the Bicep deploys) makes deliveries what Azure would send."""
     argv = [sys.executable, "-m", "emulator", "--port", str(port), "--data-dir", str(data_dir)]
     argv += ["--profile", profile]
     if config is not None:
@@ -188,6 +193,8 @@ def start_emulator(
         argv += ["--traffic-log", str(traffic_log)]
     if event_webhook is not None:
         argv += ["--event-webhook", event_webhook, "--event-schema", event_schema]
+    if event_filter is not None:
+        argv += ["--event-filter", str(event_filter)]
     child = _spawn("emulator", argv, log_dir, stdout_pipe=True)
     assert child.process.stdout is not None
     line = _read_line_with_deadline(child, timeout)

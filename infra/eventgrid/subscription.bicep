@@ -54,21 +54,9 @@ resource flexibleServerWrites 'Microsoft.EventGrid/systemTopics/eventSubscriptio
         preferredBatchSizeInKilobytes: 64
       }
     }
-    filter: {
-      includedEventTypes: [
-        'Microsoft.Resources.ResourceWriteSuccess'
-      ]
-      // StringIn compares case-insensitively, like shared/events.py; the code still checks every event.
-      advancedFilters: [
-        {
-          operatorType: 'StringIn'
-          key: 'data.operationName'
-          values: [
-            'Microsoft.DBforPostgreSQL/flexibleServers/write'
-          ]
-        }
-      ]
-    }
+    // The filter lives in filter.json so the local emulator applies the very same one (emulator/eventfilter.py).
+    // StringIn compares case-insensitively, like shared/events.py; the code still checks every event.
+    filter: loadJsonContent('filter.json')
     retryPolicy: {
       maxDeliveryAttempts: maxDeliveryAttempts
       eventTimeToLiveInMinutes: eventTimeToLiveInMinutes

@@ -67,6 +67,26 @@ def test_a_server_created_through_arm_is_protected_by_the_running_app(running: R
     assert len(instances) == 1
 
 
+def test_the_emulator_delivers_what_the_deployed_filter_passes(running: Running):
+    """Event Grid filtering from infra/eventgrid/filter.json: the app's own instance writes, the vault's
+    validateForBackup actions and child writes reach the topic but are not delivered."""
+    from tests.emulator.helpers import Arm
+
+    server = running.estate.server("rg-e2e", f"flt-{uuid.uuid4().hex[:8]}")
+    wait_until(lambda: running.state(server) == State.PROTECTED, timeout=90, what="the server to be protected")
+    admin = Arm(running.banner)
+    wait_until(lambda: admin.admin("GET", "stats").json()["events"]["pending"] == 0, timeout=30, what="deliveries")
+    events = admin.admin("GET", "stats").json()["events"]
+    assert events["filtered"] > 0
+    # Every emitted event was either filtered out or delivered (the fast profile duplicates none).
+    assert events["emitted"] == events["filtered"] + events["delivered"]
+    recent = admin.admin("GET", "events", params={"limit": "5000"}).json()["recent"]
+    passing = [
+        e for e in recent if e["data"]["operationName"].lower() == "microsoft.dbforpostgresql/flexibleservers/write"
+    ]
+    assert len(passing) == events["delivered"]
+
+
 def test_webhook_handshake_and_hand_made_events(running: Running):
     validation = [{
         "id": str(uuid.uuid4()), "topic": "/subscriptions/x", "subject": "", "data": {"validationCode": "c0de"},

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 from typing import Any
 
+from emulator.eventfilter import EventFilter
+from scripts.stack import EVENT_FILTER
 from shared.events import SERVER_WRITE_OPERATION, WRITE_SUCCESS
 
 from . import bicep
@@ -52,7 +55,15 @@ def test_endpoint_is_the_event_grid_webhook_with_the_system_key() -> None:
 
 
 def test_filter_matches_the_code() -> None:
-    filter_ = event_subscription()["filter"]
+    """The deployed filter is filter.json (loadJsonContent), the same file the emulator's deliveries apply."""
+    assert event_subscription()["filter"] == {
+        "function": {
+            "type": "load_json_content",
+            "parameters": {"file_path": "filter.json", "json_path": None, "encoding": None},
+        }
+    }
+    filter_ = json.loads(EVENT_FILTER.read_text(encoding="utf-8"))
+    assert EVENT_FILTER.parent == bicep.EVENT_SUBSCRIPTION.parent
     assert [t.lower() for t in filter_["includedEventTypes"]] == [WRITE_SUCCESS]
     (advanced,) = filter_["advancedFilters"]
     assert advanced["key"] == "data.operationName"
@@ -60,6 +71,7 @@ def test_filter_matches_the_code() -> None:
     assert advanced["operatorType"] == "StringIn"
     assert [v.lower() for v in advanced["values"]] == [SERVER_WRITE_OPERATION]
     assert event_subscription()["eventDeliverySchema"] == "EventGridSchema"
+    EventFilter.load(EVENT_FILTER)  # the emulator can apply every operator it uses
 
 
 def test_retry_and_dead_letter_are_deliberate() -> None:
