@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared.config import SETTINGS
+from shared.config import SETTINGS, ConfigError, Settings
 from shared.ids import InvalidResourceId, ServerId
 from shared.intake import Intake
 from shared.jobqueue import JobQueue
@@ -205,9 +205,8 @@ def unprotect(
     )
 
 
-def _settings() -> Any:
-    from shared.config import ConfigError, Settings
-
+def _settings() -> Settings:
+    """The app's settings (the CLI acts on the same vaults and scope), or exit 2 naming every bad setting."""
     try:
         return Settings.from_env()
     except ConfigError as exc:
