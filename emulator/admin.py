@@ -136,7 +136,7 @@ async def state(request: web.Request) -> web.StreamResponse:
                 {**m["role_assignments"].render(r), "effective_at": r["effective_at"]}
                 for r in s.collections["role_assignments"].values()
             ],
-            "jobs": [m["dataprotection"].render_job(r) for r in s.collections["jobs"].values()],
+            "jobs": [m["dataprotection"].jobs.render(r) for r in s.collections["jobs"].values()],
             "operations": {
                 "total": len(s.collections["operations"]),
                 "in_progress": sum(1 for o in s.collections["operations"].values() if o["status"] == "InProgress"),
@@ -184,6 +184,38 @@ async def server_state(request: web.Request) -> web.StreamResponse:
     return json_response(model.render(model.force_state(str(body["id"]), str(body["state"]))))
 
 
+async def fail_backups(request: web.Request) -> web.StreamResponse:
+    """Fail the next backup (or restore) job(s) of a server with a given error: a job failure Azure can produce
+    (a transient service error, a throttled datasource...) that no ARM call of a client can cause."""
+    hub = _hub(request)
+    body = await _body(request)
+    if not isinstance(body, dict) or not body.get("server") or not body.get("code"):
+        raise BadRequest('body must be {"server": serverId, "code": "...", "message"?, "innerCode"?, "count"?}')
+    record = hub.models["dataprotection"].jobs.queue_failure(
+        str(body["server"]),
+        str(body["code"]),
+        str(body.get("message") or f"The backup failed with {body['code']}."),
+        str(body["innerCode"]) if body.get("innerCode") else None,
+        int(body.get("count", 1)),
+    )
+    return json_response(record)
+
+
+async def not_found_window(request: web.Request) -> web.StreamResponse:
+    """Make a server answer 404 (and leave listings) for `seconds` of service time: ARM's read lag on demand."""
+    hub = _hub(request)
+    body = await _body(request)
+    if not isinstance(body, dict) or not body.get("id"):
+        raise BadRequest('body must be {"id": serverId, "seconds": N}')
+    model = hub.models["servers"]
+    record = model.find(str(body["id"]))
+    if record is None:
+        raise ArmError(f"server {body['id']} does not exist", code="ResourceNotFound", status=404)
+    record["hidden_until"] = hub.clock.due(float(body.get("seconds", 60)))
+    hub.state.touch()
+    return json_response({"id": record["id"], "hidden_until": record["hidden_until"]})
+
+
 async def advance_clock(request: web.Request) -> web.StreamResponse:
     hub = _hub(request)
     body = await _body(request)
@@ -220,3 +252,5 @@ def register(app: web.Application) -> None:
     add("POST", f"{PREFIX}/events/flush", _guard(flush_events))
     add("POST", f"{PREFIX}/servers/state", _guard(server_state))
     add("POST", f"{PREFIX}/clock/advance", _guard(advance_clock))
+    add("POST", f"{PREFIX}/backups/fail", _guard(fail_backups))
+    add("POST", f"{PREFIX}/servers/not-found", _guard(not_found_window))

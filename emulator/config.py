@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
         "instance_action": 30,
         "first_backup_after": 300,
         "backup_job_duration": 600,
+        "restore_job_duration": 900,
         "request_ms": 0,
     },
     "retry_after_s": {"min": 10, "max": 60},

@@ -32,6 +32,8 @@ COLLECTIONS = (
     "instances",
     "deleted_instances",
     "jobs",
+    "recovery_points",
+    "job_faults",
     "operations",
     "role_assignments",
     "identities",

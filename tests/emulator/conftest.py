@@ -10,6 +10,11 @@ from scripts.stack import Child
 from tests.emulator.helpers import Arm
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `after_traffic` read the whole session's traffic log, so they run after every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("after_traffic") is not None)
+
+
 @pytest.fixture(scope="session")
 def arm(emulator: Child) -> Arm:
     return Arm(emulator.info)
@@ -37,7 +42,9 @@ def sdk(emulator: Child, emulator_env: dict[str, str]) -> dict[str, Any]:
         "sub": sub,
         "credential": cred,
         "resources": ResourceManagementClient(cred, sub, **kw),
-        "postgres": PostgreSQLManagementClient(cred, sub, **kw),
+        # The api-version of the vendored spec (the SDK's default, 2026-10-01, is newer than ../shared/specs),
+        # so that oav, which matches operations by exact api-version, validates these exchanges too.
+        "postgres": PostgreSQLManagementClient(cred, sub, api_version="2025-08-01", **kw),
         "dataprotection": DataProtectionMgmtClient(cred, sub, **kw),
         "authorization": AuthorizationManagementClient(cred, sub, **kw),
     }

@@ -102,7 +102,7 @@ def test_resource_group_lifecycle_and_case_insensitive_paths(arm: Arm) -> None:
     gone = arm.call("GET", rg_path(sub, "MyGroup"), api_version=RG_VERSION)
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "ResourceGroupNotFound"
-    server = arm.call("PUT", server_path(sub, "MyGroup", "s1"), {"location": "westeurope"}, PG_VERSION)
+    server = arm.call("PUT", server_path(sub, "MyGroup", "srv1"), {"location": "westeurope"}, PG_VERSION)
     assert server.status_code == 404
     assert server.json()["error"] == {
         "code": "ResourceGroupNotFound",

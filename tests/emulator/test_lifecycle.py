@@ -9,25 +9,14 @@ from urllib.parse import urlsplit
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from tests.emulator.helpers import Arm, eventually, read_jsonl
+from tests.emulator.helpers import NO_GUARD, POLL, Arm, eventually, read_jsonl, sdk_protected, sdk_server, sdk_state
 from tests.emulator.swagger import SpecSet
 
-POLL = {"polling_interval": 0.05}
 PG_SPECS = [
     "postgresql/resource-manager/Microsoft.DBforPostgreSQL/stable/2025-08-01/ServerStartStopRestart.json",
     "postgresql/resource-manager/Microsoft.DBforPostgreSQL/stable/2025-08-01/FlexibleServers.json",
 ]
 ACTION_NAMES = {f"Microsoft.DBforPostgreSQL/flexibleServers/{action}/action" for action in ("stop", "start", "restart")}
-
-
-def _server(sdk: dict[str, Any], rg: str, name: str) -> Any:
-    sdk["resources"].resource_groups.create_or_update(rg, {"location": "westeurope"})
-    body = {
-        "location": "westeurope",
-        "sku": {"name": "Standard_B1ms", "tier": "Burstable"},
-        "properties": {"administratorLogin": "pgadmin", "administratorLoginPassword": "Secret-123", "version": "16"},
-    }
-    return sdk["postgres"].servers.begin_create_or_update(rg, name, body, **POLL).result()
 
 
 def _events(arm: Arm, subject: str) -> list[dict[str, Any]]:
@@ -39,7 +28,7 @@ def test_stop_start_restart_with_the_official_client(
     sdk: dict[str, Any], arm: Arm, specs_dir: Path, session_dir: Path
 ) -> None:
     pg = sdk["postgres"]
-    server = _server(sdk, "rg-life", "pg-life")
+    server = sdk_server(sdk, "rg-life", "pg-life")
     pg.servers.begin_stop("rg-life", "pg-life", **POLL).result()
     assert pg.servers.get("rg-life", "pg-life").state == "Stopped"
     with pytest.raises(HttpResponseError) as refused:
@@ -72,7 +61,7 @@ def test_stop_start_restart_with_the_official_client(
 def test_a_stopped_server_starts_by_itself(sdk: dict[str, Any], arm: Arm) -> None:
     """Azure starts a server left stopped for seven days; the knob shortens the week for the test."""
     pg = sdk["postgres"]
-    _server(sdk, "rg-auto", "pg-auto")
+    sdk_server(sdk, "rg-auto", "pg-auto")
     arm.admin("PATCH", "config", {"stopped_auto_start_s": 60}).raise_for_status()
     try:
         pg.servers.begin_stop("rg-auto", "pg-auto", **POLL).result()
@@ -102,58 +91,27 @@ def test_a_new_server_can_answer_404_for_a_while(sdk: dict[str, Any], arm: Arm) 
     assert arm.call("GET", path, api_version="2025-08-01").json()["properties"]["state"] == "Ready"
 
 
-def _protected(sdk: dict[str, Any], arm: Arm, rg: str) -> tuple[str, str, str]:
-    """A server protected in a new vault (roles granted and propagated): (vault name, instance name, server id)."""
-    import uuid
-
-    from tests.emulator.helpers import LTR_ROLE, READER_ROLE, instance, policy_body
-
-    sub, dp, auth = sdk["sub"], sdk["dataprotection"], sdk["authorization"]
-    server = _server(sdk, rg, f"pg-{rg}")
-    vault_body = {
-        "location": "westeurope",
-        "identity": {"type": "SystemAssigned"},
-        "properties": {"storageSettings": [{"datastoreType": "VaultStore", "type": "LocallyRedundant"}]},
-    }
-    vault = dp.backup_vaults.begin_create_or_update(rg, "vault", vault_body, **POLL).result()
-    policy = dp.backup_policies.create_or_update(rg, "vault", "weekly", policy_body())
-    for scope, role in ((server.id, LTR_ROLE), (f"/subscriptions/{sub}/resourceGroups/{rg}", READER_ROLE)):
-        definition = f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"
-        assignment = {"role_definition_id": definition, "principal_id": vault.identity.principal_id}
-        auth.role_assignments.create(scope, str(uuid.uuid4()), {**assignment, "principal_type": "ServicePrincipal"})
-    arm.advance(600)  # role propagation
-    bi = instance(server.id, policy.id)
-    dp.backup_instances.begin_create_or_update(rg, "vault", "bi", {"properties": bi}, **POLL).result()
-    eventually(lambda: _state(dp, rg) == "ProtectionConfigured", "protection configured")
-    return "vault", "bi", server.id
-
-
-def _state(dp: Any, rg: str) -> str:
-    state = dp.backup_instances.get(rg, "vault", "bi").properties.current_protection_state
-    return str(getattr(state, "value", state))
-
-
 def test_stop_suspend_and_resume_protection_with_the_official_client(
     sdk: dict[str, Any], arm: Arm, specs_dir: Path, session_dir: Path
 ) -> None:
     dp = sdk["dataprotection"]
-    _protected(sdk, arm, "rg-bi-life")
+    sdk_protected(sdk, arm, "rg-bi-life")
     rg = "rg-bi-life"
-    dp.backup_instances.begin_suspend_backups(rg, "vault", "bi", {}, **POLL).result()
-    assert _state(dp, rg) == "BackupSchedulesSuspended"
+    dp.backup_instances.begin_suspend_backups(rg, "vault", "bi", NO_GUARD, **POLL).result()
+    assert sdk_state(dp, rg) == "BackupSchedulesSuspended"
     with pytest.raises(HttpResponseError) as refused:  # a suspended instance cannot be "resumed" from stopped
         dp.backup_instances.begin_resume_protection(rg, "vault", "bi", **POLL).result()
     assert refused.value.error is not None
     assert refused.value.error.code == "UserErrorInvalidOperationForCurrentProtectionState"
     dp.backup_instances.begin_resume_backups(rg, "vault", "bi", **POLL).result()
-    assert _state(dp, rg) == "ProtectionConfigured"
-    dp.backup_instances.begin_stop_protection(rg, "vault", "bi", {}, **POLL).result()
-    assert _state(dp, rg) == "ProtectionStopped"
+    assert sdk_state(dp, rg) == "ProtectionConfigured"
+    dp.backup_instances.begin_stop_protection(rg, "vault", "bi", NO_GUARD, **POLL).result()
+    assert sdk_state(dp, rg) == "ProtectionStopped"
     got = dp.backup_instances.get(rg, "vault", "bi")
     assert got.properties.protection_status.status == "ProtectionStopped"
 
     # A PUT does not resume protection, and one that changes the policy is refused until it is resumed.
-    body = got.as_dict()["properties"]
+    body = {k: v for k, v in got.as_dict()["properties"].items() if k not in READ_ONLY}  # as a careful client
     body["policyInfo"] = {"policyId": body["policyInfo"]["policyId"].replace("/weekly", "/other")}
     dp.backup_policies.create_or_update(rg, "vault", "other", _policy())
     with pytest.raises(HttpResponseError) as not_now:
@@ -161,7 +119,7 @@ def test_stop_suspend_and_resume_protection_with_the_official_client(
     assert not_now.value.error is not None
     assert not_now.value.error.code == "UserErrorBackupInstanceNotInValidStateForUpdate"
     dp.backup_instances.begin_resume_protection(rg, "vault", "bi", **POLL).result()
-    assert _state(dp, rg) == "ProtectionConfigured"
+    assert sdk_state(dp, rg) == "ProtectionConfigured"
 
     specs = SpecSet(specs_dir, [specs_dir / DP_SPEC])
     exchanges = [
@@ -185,6 +143,7 @@ def test_stop_suspend_and_resume_protection_with_the_official_client(
 DP_SPEC = (
     "dataprotection/resource-manager/Microsoft.DataProtection/DataProtection/stable/2026-06-01/dataprotection.json"
 )
+READ_ONLY = {"provisioningState", "protectionStatus", "currentProtectionState", "protectionErrorDetails"}
 ACTION_VERBS = ("/stopProtection", "/suspendBackups", "/resumeProtection", "/resumeBackups")
 
 
@@ -200,7 +159,7 @@ def test_soft_delete_undelete_and_purge_with_the_official_client(
     from tests.emulator.helpers import instance
 
     dp, rg = sdk["dataprotection"], "rg-soft"
-    _protected(sdk, arm, rg)
+    sdk_protected(sdk, arm, rg)
     # A short retention (the spec's type is a double), so the purge can be reached on the emulator's clock.
     soft = {"softDeleteSettings": {"state": "On", "retentionDurationInDays": 0.01}}
     storage = [{"datastoreType": "VaultStore", "type": "LocallyRedundant"}]
@@ -220,9 +179,9 @@ def test_soft_delete_undelete_and_purge_with_the_official_client(
     assert refused.value.error is not None and refused.value.error.code == "UserErrorDppDatasourceInSoftDeletedState"
 
     dp.deleted_backup_instances.begin_undelete(rg, "vault", "bi", **POLL).result()
-    assert _state(dp, rg) == "ProtectionStopped"  # undeleted: recovery points back, protection stopped
+    assert sdk_state(dp, rg) == "ProtectionStopped"  # undeleted: recovery points back, protection stopped
     dp.backup_instances.begin_resume_protection(rg, "vault", "bi", **POLL).result()
-    assert _state(dp, rg) == "ProtectionConfigured"
+    assert sdk_state(dp, rg) == "ProtectionConfigured"
 
     dp.backup_instances.begin_delete(rg, "vault", "bi", **POLL).result()
     assert len(list(dp.deleted_backup_instances.list(rg, "vault"))) == 1

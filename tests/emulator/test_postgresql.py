@@ -57,7 +57,7 @@ def test_create_is_async_provisioning_then_ready(arm: Arm, group: tuple[str, str
 def test_list_is_paged_with_next_link(arm: Arm, group: tuple[str, str]) -> None:
     sub, rg = group
     for i in range(5):
-        create_server(arm, sub, rg, f"s{i}", ready=False)
+        create_server(arm, sub, rg, f"srv{i}", ready=False)
     arm.admin("PATCH", "config", {"page_size": 2})
     try:
         names: list[str] = []
@@ -70,7 +70,7 @@ def test_list_is_paged_with_next_link(arm: Arm, group: tuple[str, str]) -> None:
             pages += 1
             names += [s["name"] for s in page["value"]]
             url = page.get("nextLink")
-        assert names == [f"s{i}" for i in range(5)]
+        assert names == [f"srv{i}" for i in range(5)]
         assert pages == 3
         by_rg = arm.call(
             "GET", f"{rg_path(sub, rg)}/providers/Microsoft.DBforPostgreSQL/flexibleServers", api_version=PG_VERSION
@@ -135,6 +135,8 @@ def test_replica_and_forced_state(arm: Arm, group: tuple[str, str]) -> None:
 
 def test_missing_location_is_rejected(arm: Arm, group: tuple[str, str]) -> None:
     sub, rg = group
-    resp = arm.call("PUT", server_path(sub, rg, "x"), {"properties": {}}, PG_VERSION)
+    short = arm.call("PUT", server_path(sub, rg, "x"), server_body(), PG_VERSION)  # the spec's name rule
+    assert short.status_code == 400 and short.json()["error"]["code"] == "InvalidResourceName"
+    resp = arm.call("PUT", server_path(sub, rg, "srv-x"), {"properties": {}}, PG_VERSION)
     assert resp.status_code == 400
     assert resp.json()["error"]["code"] == "LocationRequired"

@@ -24,12 +24,12 @@ def test_realistic_profile_latencies(tmp_path: Path) -> None:
         arm = Arm(child.info)
         sub = new_sub()
         arm.call("PUT", rg_path(sub, "rg"), {"location": "westeurope"}, RG_VERSION)
-        resp = arm.call("PUT", server_path(sub, "rg", "pg"), server_body(), PG_VERSION)
+        resp = arm.call("PUT", server_path(sub, "rg", "pg-profile"), server_body(), PG_VERSION)
         assert resp.status_code == 202
         assert 10 <= int(resp.headers["Retry-After"]) <= 60
-        assert arm.call("GET", server_path(sub, "rg", "pg"), api_version=PG_VERSION).json()["properties"]["state"] == (
-            "Provisioning"
-        )
+        assert arm.call("GET", server_path(sub, "rg", "pg-profile"), api_version=PG_VERSION).json()["properties"][
+            "state"
+        ] == ("Provisioning")
         assert arm.admin("GET", "health").json()["profile"] == "realistic"
     finally:
         child.stop()

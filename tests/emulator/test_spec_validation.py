@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.emulator.helpers import LTR_ROLE, READER_ROLE, Arm, instance, policy_body, read_jsonl
+from tests.emulator.helpers import LTR_ROLE, READER_ROLE, Arm, eventually, instance, policy_body, read_jsonl
 from tests.emulator.swagger import SpecSet
 
 SPEC_FILES = [
@@ -62,7 +62,7 @@ def _run_flow(sdk: dict[str, Any], arm: Arm) -> str:
     sdk["resources"].resource_groups.create_or_update("rg", {"location": "westeurope"})
     server = pg.servers.begin_create_or_update(
         "rg",
-        "pg",
+        "pg-spec",
         {
             "location": "westeurope",
             "sku": {"name": "Standard_B1ms", "tier": "Burstable"},
@@ -101,15 +101,15 @@ def _run_flow(sdk: dict[str, Any], arm: Arm) -> str:
     list(dp.backup_instances.list("rg", "vault"))
     arm.call("GET", f"{server.id}/providers/Microsoft.DataProtection/backupInstances", api_version="2026-06-01")
     arm.advance(600)
+    eventually(lambda: list(dp.jobs.list("rg", "vault")) != [], "the first scheduled backup job")
     jobs = list(dp.jobs.list("rg", "vault"))
-    assert jobs
     dp.jobs.get("rg", "vault", jobs[0].name)
     # error paths: already protected (sync 400), unknown api-version, missing resource
     arm.call("POST", f"{vault.id}/validateForBackup", {"backupInstance": bi}, "2026-06-01")
     arm.call("GET", f"{vault.id}/backupInstances/none", api_version="2026-06-01")
     arm.call("GET", f"{vault.id}", api_version="2099-01-01")
     dp.backup_instances.begin_delete("rg", "vault", "bi", **POLL).result()
-    pg.servers.begin_delete("rg", "pg", **POLL).result()
+    pg.servers.begin_delete("rg", "pg-spec", **POLL).result()
     return str(sub)
 
 

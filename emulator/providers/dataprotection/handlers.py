@@ -166,16 +166,66 @@ class DataProtectionHandlers:
         records = self.model.instances_for_datasource(ctx.params["scope"])
         return json_response({"value": [self.model.render_instance(r) for r in records]})
 
-    # jobs
+    # jobs, recovery points, restore
     async def list_jobs(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
         p = ctx.params
-        return json_response(
-            {"value": [self.model.render_job(j) for j in self.model.list_jobs(p["sub"], p["rg"], p["vault"])]}
-        )
+        v = self.model.vault(p["sub"], p["rg"], p["vault"])
+        return json_response({"value": [self.model.jobs.render(j) for j in self.model.jobs.list(v["id"])]})
 
     async def get_job(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
         p = ctx.params
-        return json_response(self.model.render_job(self.model.job(p["sub"], p["rg"], p["vault"], p["job"])))
+        v = self.model.vault(p["sub"], p["rg"], p["vault"])
+        return json_response(self.model.jobs.render(self.model.jobs.get(v["id"], p["job"])))
+
+    async def list_recovery_points(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        p = ctx.params
+        record = self.model.instance(p["sub"], p["rg"], p["vault"], p["name"])
+        points = self.model.jobs.recovery_points(ids.key(record["id"]))
+        size = int(self.hub.config["page_size"])
+        start = skip(request)
+        rendered = [self.model.jobs.render_recovery_point(r) for r in points[start : start + size]]
+        return json_response(page(request, ctx, rendered, size, len(points), start))
+
+    async def get_recovery_point(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        p = ctx.params
+        record = self.model.instance(p["sub"], p["rg"], p["vault"], p["name"])
+        return json_response(self.model.jobs.render_recovery_point(self.model.jobs.recovery_point(record, p["rp"])))
+
+    async def _optional_body(self, request: web.Request) -> Any:
+        return await read_json(request) if await request.read() else {}
+
+    async def adhoc_backup(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        p = ctx.params
+        body = await self._optional_body(request)
+        op = self.model.adhoc_backup(
+            p["sub"], p["rg"], p["vault"], p["name"], body, ctx.event_context(), ctx.operation_fault
+        )
+        return empty(202, self._instance_action_headers(ctx, op))
+
+    async def sync(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        p = ctx.params
+        body = await self._optional_body(request)
+        op = self.model.sync(p["sub"], p["rg"], p["vault"], p["name"], body, ctx.event_context(), ctx.operation_fault)
+        return empty(202, self._instance_action_headers(ctx, op))
+
+    async def validate_restore(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        """202; the result at the resource group's operationResults scope, as the ValidateRestore example shows."""
+        p = ctx.params
+        body = await self._optional_body(request)
+        op = self.model.validate_restore(
+            p["sub"], p["rg"], p["vault"], p["name"], body, ctx.event_context(), ctx.operation_fault
+        )
+        scope = f"/subscriptions/{op['subscription']}/resourceGroups/{op['resource_group']}/providers/{NS}"
+        status_path = f"{scope}/backupVaults/{op['vault']}/operationStatus/{op['id']}"
+        return empty(202, lro.headers(ctx, status_path, f"{scope}/operationResults/{op['id']}", self.hub.retry_after()))
+
+    async def restore(self, request: web.Request, ctx: Ctx) -> web.StreamResponse:
+        p = ctx.params
+        body = await self._optional_body(request)
+        op = self.model.restore(
+            p["sub"], p["rg"], p["vault"], p["name"], body, ctx.event_context(), ctx.operation_fault
+        )
+        return empty(202, self._instance_action_headers(ctx, op))
 
     # operations
     def _op(self, ctx: Ctx) -> Record:

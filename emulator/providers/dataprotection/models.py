@@ -26,6 +26,8 @@ from emulator.core.operations import Operations
 from emulator.core.store import Record, State
 from emulator.eventgrid import EventBus
 from emulator.providers.authorization.models import CONTRIBUTOR, OWNER, PG_LTR_BACKUP, READER, RoleAssignments
+from emulator.providers.dataprotection import vault_identity
+from emulator.providers.dataprotection.jobs import RUNS_WHILE, Jobs, backup_rule_names
 from emulator.providers.postgresql.models import SERVER_TYPE, Servers
 from emulator.providers.resources.models import ResourceGroups
 
@@ -73,6 +75,11 @@ STATUS_OF = {
     "UpdatingProtection": "ConfiguringProtection",
     "ProtectionError": "ConfiguringProtectionFailed",
 }
+# A recovery point can be restored while the instance exists, whether or not new backups are taken.
+RESTORABLE = frozenset(
+    {"ProtectionConfigured", "ProtectionError", "ProtectionStopped", "BackupSchedulesSuspended",
+     "RetentionSchedulesSuspended"}
+)  # fmt: skip
 # An existing instance accepts a changing PUT only once configured (or after configuring failed, to fix it).
 CHANGEABLE_STATES = frozenset({"ProtectionConfigured", "ConfiguringProtectionFailed", "ProtectionError"})
 PERMISSION_ACTION = (
@@ -126,9 +133,12 @@ class DataProtection:
         operations.on_complete("dp.instance_action", self._action_done)
         operations.on_complete("dp.undelete", self._undelete_done)
         operations.on_action("dp.purge", self._purge)
+        operations.on_complete("dp.adhoc_backup", self._adhoc_done)
+        operations.on_complete("dp.sync", self._sync_done)
+        operations.on_complete("dp.validate_restore", self._validate_restore_done)
+        operations.on_complete("dp.restore", self._restore_done)
         operations.on_action("dp.configured", self._configured)
-        operations.on_action("dp.backup_start", self._backup_start)
-        operations.on_action("dp.backup_done", self._backup_done)
+        self.jobs = Jobs(state, clock, config, rbac, self.can_back_up, operations.on_action)
 
     def _vault_op(
         self,
@@ -140,7 +150,7 @@ class DataProtection:
         vault: str,
         ectx: dict[str, Any],
         fault: dict[str, Any] | None,
-        **keys: str,
+        **keys: Any,
     ) -> Record:
         """An async operation in a vault's scope: status served at location, vault and resource-group scope."""
         return self.ops.create(
@@ -174,7 +184,6 @@ class DataProtection:
             )
         rid = vault_id(sub, rg, name)
         k = ids.key(rid)
-        identity_type = str((body.get("identity") or {}).get("type", "None"))
         with self.state.lock:
             existing = self.state.get("vaults", k)
             if existing is not None and _loc(existing["location"]) != _loc(location):
@@ -182,9 +191,7 @@ class DataProtection:
                     f"Location '{location}' does not match the vault's location '{existing['location']}'.",
                     code="LocationNotAvailableForResourceType",
                 )
-            principal = existing.get("principal_id") if existing else None
-            system_assigned = "systemassigned" in identity_type.lower()
-            principal = (principal or str(uuid.uuid4())) if system_assigned else None
+            identity = vault_identity.parse(body, existing)
             record: Record = {
                 "id": existing["id"] if existing else rid,
                 "name": existing["name"] if existing else name,
@@ -192,8 +199,7 @@ class DataProtection:
                 "resource_group": rg,
                 "location": location,
                 "tags": body.get("tags") or {},
-                "identity_type": identity_type,
-                "principal_id": principal,
+                **identity,
                 "properties": {k2: v for k2, v in props.items() if k2 not in ("provisioningState",)},
                 "created": existing["created"] if existing else self.clock.now(),
             }
@@ -236,11 +242,8 @@ class DataProtection:
             return self.state.delete("vaults", k)
 
     def render_vault(self, record: Record) -> dict[str, Any]:
-        identity: dict[str, Any] = {"type": record["identity_type"]}
-        if record["principal_id"]:
-            identity.update({"principalId": record["principal_id"], "tenantId": self.tenant_id})
         return {
-            "identity": identity,
+            "identity": vault_identity.render(record, self.tenant_id),
             "properties": {
                 **record["properties"],
                 "provisioningState": "Succeeded",
@@ -354,6 +357,7 @@ class DataProtection:
                 f"{policy['properties'].get('datasourceTypes')} and cannot protect a '{PG_FLEX}'.",
                 code="UserErrorPolicyDatasourceTypeMismatch",
             )
+        vault_identity.check_details(v, bi.get("identityDetails"))
         server = self.servers.find(str(ds["resourceID"]))
         if server is None:
             raise BadRequest(f"The datasource '{ds['resourceID']}' was not found.", code="UserErrorDatasourceNotFound")
@@ -388,7 +392,16 @@ class DataProtection:
             )
         return server
 
-    def _async_rules(self, v: Record, server_key: str) -> dict[str, Any] | None:
+    def can_back_up(self, principal: str | None, server: Record) -> bool:
+        """The roles Azure checks for the identity that backs a server up (at configure and at every job)."""
+        rg = ids.rg_id(server["subscription"], server["resource_group"])
+        return bool(
+            principal
+            and self.rbac.has_role(principal, SERVER_ROLES, server["id"])
+            and self.rbac.has_role(principal, RG_ROLES, rg)
+        )
+
+    def _async_rules(self, v: Record, server_key: str, identity_details: Any) -> dict[str, Any] | None:
         """Rules decided when the operation completes; returns an operation error or None."""
         server = self.state.get("servers", server_key)
         if server is None:
@@ -412,13 +425,7 @@ class DataProtection:
                 "Start the server (or wait until it is Ready) and retry the operation.",
                 retryable=True,
             )
-        principal = v.get("principal_id")
-        rg = ids.rg_id(server["subscription"], server["resource_group"])
-        if (
-            not principal
-            or not self.rbac.has_role(principal, SERVER_ROLES, server["id"])
-            or not self.rbac.has_role(principal, RG_ROLES, rg)
-        ):
+        if not self.can_back_up(vault_identity.principal_for(v, identity_details), server):
             return op_error(
                 "UserErrorMissingRequiredPermissions",
                 "Appropriate permissions to perform the operation is missing.",
@@ -440,12 +447,13 @@ class DataProtection:
             )
         server = self._check(v, bi)
         return self._vault_op(
-            "dp.validate", "validate", v, sub, rg, vault, ectx, fault, server_key=ids.key(server["id"])
-        )
+            "dp.validate", "validate", v, sub, rg, vault, ectx, fault,
+            server_key=ids.key(server["id"]), identity=bi.get("identityDetails"),
+        )  # fmt: skip
 
     def _validate_done(self, op: Record) -> None:
         v = self.state.get("vaults", op["vault_key"])
-        error = self._fault_error(op) or (self._async_rules(v, op["server_key"]) if v else None)
+        error = self._fault_error(op) or (self._async_rules(v, op["server_key"], op.get("identity")) if v else None)
         op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": str(uuid.uuid4())}
         self.ops.finish(op, "Failed" if error else "Succeeded", error)
 
@@ -542,7 +550,8 @@ class DataProtection:
         if record is None or v is None:
             self.ops.finish(op, "Canceled")
             return
-        error = self._fault_error(op) or self._async_rules(v, op["server_key"])
+        identity = record["properties"].get("identityDetails")
+        error = self._fault_error(op) or self._async_rules(v, op["server_key"], identity)
         op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": str(uuid.uuid4())}
         with self.state.lock:
             props = record["properties"]
@@ -572,39 +581,8 @@ class DataProtection:
         if record is None or record["properties"]["currentProtectionState"] != "ConfiguringProtection":
             return
         with self.state.lock:
-            record["properties"]["currentProtectionState"] = "ProtectionConfigured"
-            record["properties"]["protectionStatus"] = {"status": "ProtectionConfigured"}
-            self.state.touch()
-            job_id = str(uuid.uuid4())
-            start = self.clock.due(self._latency("first_backup_after"))
-            job: Record = {
-                "id": f"{record['vault_id']}/backupJobs/{job_id}",
-                "name": job_id,
-                "instance_key": key,
-                "status": "NotStarted",
-                "start": start,
-                "end": None,
-            }
-            self.state.put("jobs", ids.key(job["id"]), job, [("jobs_by_vault", ids.key(record["vault_id"]))])
-            self.state.schedule(start, "dp.backup_start", ids.key(job["id"]))
-
-    def _backup_start(self, job_key: str) -> None:
-        job = self.state.get("jobs", job_key)
-        if job is None:
-            return
-        with self.state.lock:
-            job["status"] = "InProgress"
-            job["start"] = self.clock.now()
-            self.state.touch()
-            self.state.schedule(self.clock.due(self._latency("backup_job_duration")), "dp.backup_done", job_key)
-
-    def _backup_done(self, job_key: str) -> None:
-        job = self.state.get("jobs", job_key)
-        if job is None:
-            return
-        with self.state.lock:
-            job["status"] = "Completed"
-            job["end"] = self.clock.now()
+            self._set_protection(record, "ProtectionConfigured")
+            self.jobs.start_schedule(record)
             self.state.touch()
 
     def instance(self, sub: str, rg: str, vault: str, name: str) -> Record:
@@ -652,6 +630,8 @@ class DataProtection:
                     [("deleted_by_vault", ids.key(record["vault_id"])), ("deleted_by_ds", ds)],
                 )
                 self.state.schedule(purge, "dp.purge", f"{op['instance_key']}|{now}")
+        else:
+            self.jobs.purge_recovery_points(op["instance_key"])
         self.ops.finish(op, "Succeeded")
         if record is not None:
             self.events.emit("ResourceDeleteSuccess", record["id"], f"{INSTANCE_TYPE}/delete", op.get("ectx") or {})
@@ -673,6 +653,7 @@ class DataProtection:
         record = self.state.get("deleted_instances", instance_key)
         if record is not None and str(record.get("deletion", {}).get("deleted")) == deleted_at:
             self.state.delete("deleted_instances", instance_key)
+            self.jobs.purge_recovery_points(instance_key)
 
     # -- soft-deleted instances ------------------------------------------------------------------------
     def deleted_instance(self, sub: str, rg: str, vault: str, name: str) -> Record:
@@ -809,47 +790,142 @@ class DataProtection:
             out["tags"] = record["tags"]
         return out
 
-    # -- jobs ------------------------------------------------------------------------------------------
-    def list_jobs(self, sub: str, rg: str, vault: str) -> list[Record]:
+    # -- jobs, recovery points, restore ---------------------------------------------------------------
+    def _instance_op(
+        self, kind: str, sub: str, rg: str, vault: str, name: str, ectx: dict[str, Any],
+        fault: dict[str, Any] | None, allowed: frozenset[str], verb: str, **keys: Any,
+    ) -> Record:  # fmt: skip
+        """An async operation on one instance, refused (400) unless the instance is in one of `allowed`."""
         v = self.vault(sub, rg, vault)
-        return [r for k in self.state.members("jobs_by_vault", ids.key(v["id"])) if (r := self.state.get("jobs", k))]
+        record = self.instance(sub, rg, vault, name)
+        current = record["properties"]["currentProtectionState"]
+        if current not in allowed:
+            raise BadRequest(
+                f"Operation '{verb}' is not allowed while the backup instance is in state '{current}'.",
+                code="UserErrorInvalidOperationForCurrentProtectionState",
+            )
+        return self._vault_op(
+            kind, "instance_action", v, sub, rg, vault, ectx, fault,
+            instance_key=ids.key(record["id"]), instance=name, **keys,
+        )  # fmt: skip
 
-    def job(self, sub: str, rg: str, vault: str, job_id: str) -> Record:
-        v = self.vault(sub, rg, vault)
-        record = self.state.get("jobs", ids.key(f"{v['id']}/backupJobs/{job_id}"))
+    def adhoc_backup(
+        self, sub: str, rg: str, vault: str, name: str, body: Any, ectx: dict[str, Any], fault: dict[str, Any] | None
+    ) -> Record:
+        """POST backup: the rule must be a backup rule of the instance's policy (the service's TriggerBackupRequest)."""
+        options = body.get("backupRuleOptions") if isinstance(body, dict) else None
+        if (
+            not isinstance(options, dict)
+            or not options.get("ruleName")
+            or not isinstance(options.get("triggerOption"), dict)
+        ):
+            raise InvalidRequestContent(
+                "The request content was invalid and could not be deserialized: "
+                "'Required property 'backupRuleOptions' (ruleName, triggerOption) not found in JSON.'"
+            )
+        record = self.instance(sub, rg, vault, name)
+        policy = self.state.get("policies", ids.key(str(record["properties"]["policyInfo"].get("policyId", ""))))
+        rules = backup_rule_names(policy)
+        if str(options["ruleName"]) not in rules:
+            raise BadRequest(
+                f"Backup rule '{options['ruleName']}' is not in the policy of the backup instance ({rules}).",
+                code="UserErrorInvalidBackupRuleName",
+            )
+        tag = str(options["triggerOption"].get("retentionTagOverride") or "Default")
+        return self._instance_op(
+            "dp.adhoc_backup", sub, rg, vault, name, ectx, fault, RUNS_WHILE, "backup",
+            rule=str(options["ruleName"]), tag=tag,
+        )  # fmt: skip
+
+    def _adhoc_done(self, op: Record) -> None:
+        record = self.state.get("instances", op["instance_key"])
+        error = self._fault_error(op)
         if record is None:
-            raise ArmError(f"Job '{job_id}' was not found.", code="UserErrorJobNotFound", status=404)
-        return record
+            self.ops.finish(op, "Canceled")
+            return
+        if error is None:
+            with self.state.lock:
+                job = self.jobs.start_backup(record, rule=op["rule"], tag=op["tag"], user_triggered=True)
+            op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": job["name"]}
+        self.ops.finish(op, "Failed" if error else "Succeeded", error)
 
-    def render_job(self, job: Record) -> dict[str, Any]:
-        instance = self.state.get("instances", job["instance_key"]) or {}
-        props = instance.get("properties", {})
-        ds = props.get("dataSourceInfo", {})
-        vault_parts = ids.parts(job["id"].rsplit("/backupJobs/", 1)[0])
-        server_parts = ids.parts(str(ds.get("resourceID", "")))
-        body: dict[str, Any] = {
-            "activityID": job["name"],
-            "backupInstanceFriendlyName": props.get("friendlyName", ""),
-            "backupInstanceId": instance.get("id", ""),
-            "dataSourceId": ds.get("resourceID", ""),
-            "dataSourceLocation": ds.get("resourceLocation", instance.get("location", "")),
-            "dataSourceName": ds.get("resourceName", server_parts.get("name", "")),
-            "dataSourceType": ds.get("datasourceType", PG_FLEX),
-            "isUserTriggered": False,
-            "operation": "Backup",
-            "operationCategory": "Backup",
-            "progressEnabled": False,
-            "sourceResourceGroup": server_parts.get("resource_group", ""),
-            "sourceSubscriptionID": server_parts.get("subscription", ""),
-            "startTime": self.clock.iso(job["start"]),
-            "status": job["status"],
-            "subscriptionId": vault_parts.get("subscription", ""),
-            "supportedActions": [""],
-            "vaultName": vault_parts.get("name", ""),
-            "policyName": str(props.get("policyInfo", {}).get("policyId", "")).rsplit("/", 1)[-1],
-            "dataSourceSetName": ds.get("resourceName", ""),
-        }
-        if job["end"]:
-            body["endTime"] = self.clock.iso(job["end"])
-            body["duration"] = f"PT{max(0, int(job['end'] - job['start']))}S"
-        return {"properties": body, "id": job["id"], "name": job["name"], "type": JOB_TYPE}
+    def sync(
+        self, sub: str, rg: str, vault: str, name: str, body: Any, ectx: dict[str, Any], fault: dict[str, Any] | None
+    ) -> Record:
+        """POST sync: re-reads the datasource and re-checks the roles; a ProtectionError whose cause is fixed
+        clears (approximation: Azure documents sync as "resync the backup instance", not its exact effect)."""
+        sync_type = (body or {}).get("syncType", "Default") if isinstance(body, dict) else "Default"
+        if sync_type not in ("Default", "ForceResync"):
+            raise BadRequest(f"syncType '{sync_type}' is not valid.", code="UserErrorInvalidRequestParameter")
+        allowed = frozenset({*RUNS_WHILE, "ConfiguringProtectionFailed"})
+        return self._instance_op("dp.sync", sub, rg, vault, name, ectx, fault, allowed, "sync")
+
+    def _sync_done(self, op: Record) -> None:
+        record = self.state.get("instances", op["instance_key"])
+        v = self.state.get("vaults", op["vault_key"])
+        if record is None or v is None:
+            self.ops.finish(op, "Canceled")
+            return
+        props = record["properties"]
+        server_key = ids.key(str(props["dataSourceInfo"].get("resourceID", "")))
+        error = self._fault_error(op) or self._async_rules(v, server_key, props.get("identityDetails"))
+        op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": str(uuid.uuid4())}
+        with self.state.lock:
+            if error is None and props["currentProtectionState"] == "ProtectionError":
+                self._set_protection(record, "ProtectionConfigured")
+                props.pop("protectionErrorDetails", None)
+            self.state.touch()
+        self.ops.finish(op, "Failed" if error else "Succeeded", error)
+
+    def validate_restore(
+        self, sub: str, rg: str, vault: str, name: str, body: Any, ectx: dict[str, Any], fault: dict[str, Any] | None
+    ) -> Record:
+        request = body.get("restoreRequestObject") if isinstance(body, dict) else None
+        v = self.vault(sub, rg, vault)
+        self.jobs.check_restore(v, self.instance(sub, rg, vault, name), request)
+        return self._instance_op(
+            "dp.validate_restore", sub, rg, vault, name, ectx, fault, RESTORABLE, "validateRestore", request=request
+        )
+
+    def _validate_restore_done(self, op: Record) -> None:
+        record = self.state.get("instances", op["instance_key"])
+        if record is None:
+            self.ops.finish(op, "Canceled")
+            return
+        v = self.state.get("vaults", op["vault_key"])
+        error = self._fault_error(op) or self._restore_op_error(v, record, op["request"])
+        op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": str(uuid.uuid4())}
+        self.ops.finish(op, "Failed" if error else "Succeeded", error)
+
+    def _restore_op_error(self, v: Record | None, record: Record, request: dict[str, Any]) -> dict[str, Any] | None:
+        error = self.jobs.restore_error(v, record, request)
+        if error is None:
+            return None
+        info = user_facing_info(error["code"], error["message"], error["recommendedAction"][0], retryable=False)
+        return {"code": error["code"], "message": error["message"], "additionalInfo": [info]}
+
+    def restore(
+        self, sub: str, rg: str, vault: str, name: str, body: Any, ectx: dict[str, Any], fault: dict[str, Any] | None
+    ) -> Record:
+        """POST restore: the same synchronous rules as validateRestore; the operation starts a restore job (its
+        role check happens in the job, so a missing role is a Failed job, as the restore troubleshooting shows)."""
+        v = self.vault(sub, rg, vault)
+        self.jobs.check_restore(v, self.instance(sub, rg, vault, name), body)
+        return self._instance_op("dp.restore", sub, rg, vault, name, ectx, fault, RESTORABLE, "restore", request=body)
+
+    def _restore_done(self, op: Record) -> None:
+        record = self.state.get("instances", op["instance_key"])
+        error = self._fault_error(op)
+        if record is None:
+            self.ops.finish(op, "Canceled")
+            return
+        if error is None:
+            try:
+                rp = self.jobs.recovery_point(record, str(op["request"].get("recoveryPointId", "")))
+            except ArmError as exc:  # the recovery point expired while the operation ran
+                error = op_error(exc.code, exc.message, "Pick another recovery point.", retryable=False)
+            else:
+                with self.state.lock:
+                    job = self.jobs.start_restore(record, op["request"], rp)
+                op["result"] = {"objectType": "OperationJobExtendedInfo", "jobId": job["name"]}
+        self.ops.finish(op, "Failed" if error else "Succeeded", error)

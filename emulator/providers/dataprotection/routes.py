@@ -39,6 +39,16 @@ def register(hub: Hub) -> DataProtection:
     r.add(Route("GET", VAULT + "/backupInstances/{bi}/operationResults/{op}", h.op_result, v, p, kind="poll"))
     # Resource-group-scoped results, as the Location headers of the newer examples (stopProtection, ...) give them.
     r.add(Route("GET", RG + "/backupInstances/{bi}/operationResults/{op}", h.op_result, v, p, kind="poll"))
+    r.add(Route("GET", RG + "/operationResults/{op}", h.op_result, v, p, kind="poll"))
+    bi = VAULT + "/backupInstances/{name}"
+    r.add(Route("POST", bi + "/backup", h.adhoc_backup, v, p, name=f"{INSTANCE_TYPE}/backup/action"))
+    r.add(Route("POST", bi + "/sync", h.sync, v, p, name=f"{INSTANCE_TYPE}/sync/action"))
+    r.add(
+        Route("POST", bi + "/validateRestore", h.validate_restore, v, p, name=f"{INSTANCE_TYPE}/validateRestore/action")
+    )
+    r.add(Route("POST", bi + "/restore", h.restore, v, p, name=f"{INSTANCE_TYPE}/restore/action"))
+    r.add(Route("GET", bi + "/recoveryPoints", h.list_recovery_points, v, p))
+    r.add(Route("GET", bi + "/recoveryPoints/{rp}", h.get_recovery_point, v, p))
     for verb in ("stopProtection", "suspendBackups", "resumeProtection", "resumeBackups"):
         action = f"{VAULT}/backupInstances/{{name}}/{{action:{verb}}}"
         r.add(Route("POST", action, h.instance_action, v, p, name=f"{INSTANCE_TYPE}/{verb}/action"))

@@ -12,6 +12,7 @@ left out of listings until that long after its create completed (ARM's caches la
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from emulator.core import ids
@@ -46,6 +47,8 @@ SERVER_STATES = {
     "ReadyForMigration",
     "Inaccessible",
 }
+# The spec's serverName parameter: pattern ^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*, 3 to 63 characters.
+SERVER_NAME = re.compile(r"^(?=.{3,63}$)[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$")
 
 
 def server_id(sub: str, rg: str, name: str) -> str:
@@ -125,6 +128,12 @@ class Servers:
         self, sub: str, rg: str, name: str, body: dict[str, Any], ectx: dict[str, Any], fault: dict[str, Any] | None
     ) -> tuple[Record, Record]:
         """Create or update; always asynchronous (the SDK accepts only 202), returns (server, operation)."""
+        if not SERVER_NAME.match(name):
+            raise BadRequest(
+                f"Resource name '{name}' is invalid: a server name is 3 to 63 letters, digits and single hyphens, "
+                "and does not start or end with a hyphen.",
+                code="InvalidResourceName",
+            )
         self.rgs.require(sub, rg)
         location = body.get("location")
         if not isinstance(location, str) or not location:

@@ -51,7 +51,10 @@ class ResourceGroups:
         record = self.get(sub, name)
         prefix = ids.key(record["id"]) + "/"
         with self.state.lock:
-            for coll in ("servers", "server_children", "vaults", "policies", "instances", "jobs", "role_assignments"):
+            for coll in (
+                "servers", "server_children", "vaults", "policies", "instances", "deleted_instances", "jobs",
+                "recovery_points", "role_assignments",
+            ):  # fmt: skip
                 for k in [k for k in self.state.collections[coll] if k.startswith(prefix)]:
                     self.state.delete(coll, k)
             self.state.delete("resource_groups", ids.key(record["id"]))
