@@ -165,6 +165,15 @@ param notFoundWaitMinutes string = '10'
 @description('AUTOPROTECT_CONFIGURE_TIMEOUT_MINUTES: how long an instance may stay ConfiguringProtection.')
 param configureTimeoutMinutes string = '60'
 
+@description('AUTOPROTECT_OPERATION_TIMEOUT_MINUTES: How long an ARM operation (validate, create) may stay running before it needs attention.')
+param operationTimeoutMinutes string = '120'
+
+@description('AUTOPROTECT_RESUME_PROTECTION: true: resume a backup instance that someone stopped or suspended (unless the server is opted out).')
+param resumeProtection string = 'true'
+
+@description('AUTOPROTECT_SKIP_OVER_1TB: true: skip servers whose storage is over 1 TB (Azure Backups vaulted backups support up to 1 TB, every job fails above).')
+param skipOver1Tb string = 'true'
+
 @description('AUTOPROTECT_RETRY_SECONDS: base delay of bounded retries.')
 param retrySeconds string = '60'
 
@@ -368,6 +377,9 @@ var autoprotectSettings = {
   AUTOPROTECT_NOT_READY_WAIT_MINUTES: notReadyWaitMinutes
   AUTOPROTECT_NOT_FOUND_WAIT_MINUTES: notFoundWaitMinutes
   AUTOPROTECT_CONFIGURE_TIMEOUT_MINUTES: configureTimeoutMinutes
+  AUTOPROTECT_OPERATION_TIMEOUT_MINUTES: operationTimeoutMinutes
+  AUTOPROTECT_RESUME_PROTECTION: resumeProtection
+  AUTOPROTECT_SKIP_OVER_1TB: skipOver1Tb
   AUTOPROTECT_RETRY_SECONDS: retrySeconds
   AUTOPROTECT_WATCHDOG_MINUTES: watchdogMinutes
   AUTOPROTECT_POLL_CONCURRENCY: pollConcurrency
@@ -412,7 +424,7 @@ resource vaultRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'autoprotect-vault-backup', environmentName)
   properties: {
     roleName: 'autoprotect backup instance writer (${environmentName})'
-    description: 'Read a backup vault and its policies, validate for backup, create, update and read backup instances, follow vault-scoped operations. No delete.'
+    description: 'Read a backup vault and its policies, validate for backup, create, update, read and resume backup instances, follow vault-scoped operations. No delete, no stop.'
     type: 'CustomRole'
     permissions: [
       {
@@ -426,6 +438,9 @@ resource vaultRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           // List, GET and PUT backup instances.
           'Microsoft.DataProtection/backupVaults/backupInstances/read'
           'Microsoft.DataProtection/backupVaults/backupInstances/write'
+          // Resume an instance someone stopped or suspended (AUTOPROTECT_RESUME_PROTECTION); never stop one.
+          'Microsoft.DataProtection/backupVaults/backupInstances/resumeProtection/action'
+          'Microsoft.DataProtection/backupVaults/backupInstances/resumeBackups/action'
           // Operation status and results under the vault (Azure-AsyncOperation / Location of validate and PUT).
           'Microsoft.DataProtection/backupVaults/operationStatus/read'
           'Microsoft.DataProtection/backupVaults/operationResults/read'

@@ -159,6 +159,13 @@ class Estate:
             raise EstateError(f"PATCH {resource_id}: HTTP {response.status} {response.body}")
         self.wait(response)
 
+    def server_action(self, server_id: str, action: str) -> None:
+        """POST stop / start / restart on a server, as a person in the portal would, and wait for it."""
+        response = self.arm.request("POST", self.arm.url_for(f"{server_id}/{action}", PG_API))
+        if response.status not in (200, 202):
+            raise EstateError(f"POST {server_id}/{action}: HTTP {response.status} {response.body}")
+        self.wait(response)
+
     def delete(self, resource_id: str, api: str) -> None:
         response = self.arm.delete(self.arm.url_for(resource_id, api))
         if response.status not in (200, 202, 204):

@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,9 +26,41 @@ _VAULT_CACHE_TTL_S = 900.0
 SUBSCRIPTIONS_API = "2022-12-01"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _MAX_PAGES = 50
+RESUME_ACTIONS = frozenset({"resumeProtection", "resumeBackups"})
 
 
-def backup_instance(facts: ServerFacts, target: VaultTarget) -> dict[str, Any]:
+@dataclass(frozen=True)
+class VaultIdentity:
+    """The identity a vault backs up with: its system-assigned one when it has it, else its user-assigned one
+    (the first by resource id when there are several). `user_assigned_id` is empty for the system identity."""
+
+    principal_id: str
+    user_assigned_id: str = ""
+
+    @classmethod
+    def of(cls, vault: Any) -> VaultIdentity:
+        identity = vault.get("identity") if isinstance(vault, dict) else None
+        identity = identity if isinstance(identity, dict) else {}
+        system = identity.get("principalId")
+        if isinstance(system, str) and system:
+            return cls(system)
+        users = identity.get("userAssignedIdentities")
+        users = users if isinstance(users, dict) else {}
+        for arm_id in sorted(users):
+            principal = users[arm_id].get("principalId") if isinstance(users[arm_id], dict) else None
+            if isinstance(principal, str) and principal:
+                return cls(principal, str(arm_id))
+        return cls("")
+
+    def details(self) -> dict[str, Any] | None:
+        """The backup instance's `identityDetails`: needed for a user-assigned identity, else Azure uses the
+        system-assigned one (which such a vault does not have)."""
+        if not self.user_assigned_id:
+            return None
+        return {"useSystemAssignedIdentity": False, "userAssignedIdentityArmUrl": self.user_assigned_id}
+
+
+def backup_instance(facts: ServerFacts, target: VaultTarget, identity: VaultIdentity | None = None) -> dict[str, Any]:
     """The BackupInstance object for a flexible server (no credentials or policy parameters are needed)."""
     server = facts.server
     datasource = {
@@ -45,6 +78,7 @@ def backup_instance(facts: ServerFacts, target: VaultTarget) -> dict[str, Any]:
         "dataSourceInfo": datasource,
         "dataSourceSetInfo": {**datasource, "objectType": "DatasourceSet"},
         "policyInfo": {"policyId": target.policy.id},
+        **({"identityDetails": details} if identity and (details := identity.details()) else {}),
     }
 
 
@@ -126,12 +160,20 @@ class BackupApi:
     def validate(self, facts: ServerFacts, target: VaultTarget) -> ArmResponse:
         url = self._arm.url_for(f"{target.vault.vault_id}/validateForBackup", self._dp)
         # Validation has no side effects, so repeating it after a lost connection is safe.
-        return self._arm.post(url, {"backupInstance": backup_instance(facts, target)}, idempotent=True)
+        body = {"backupInstance": backup_instance(facts, target, self.vault_identity(target.vault))}
+        return self._arm.post(url, body, idempotent=True)
 
     def create_instance(self, facts: ServerFacts, target: VaultTarget, instance_name: str) -> ArmResponse:
-        return self._arm.put(
-            self.instance_url(target.vault, instance_name), {"properties": backup_instance(facts, target)}
-        )
+        body = {"properties": backup_instance(facts, target, self.vault_identity(target.vault))}
+        return self._arm.put(self.instance_url(target.vault, instance_name), body)
+
+    def resume(self, vault: VaultChildId, instance_name: str, action: str) -> ArmResponse:
+        """POST resumeProtection or resumeBackups: undo someone's stop or suspension (a PUT does not)."""
+        if action not in RESUME_ACTIONS:
+            raise ValueError(f"not a resume action: {action[:40]!r}")
+        url = self._arm.url_for(f"{vault.vault_id}/backupInstances/{instance_name}/{action}", self._dp)
+        self.instance_url(vault, instance_name)  # validates the name
+        return self._arm.post(url, None)
 
     def get_instance(self, vault: VaultChildId, instance_name: str) -> ArmResponse:
         return self._arm.get(self.instance_url(vault, instance_name))
@@ -172,9 +214,12 @@ class BackupApi:
     def vault_location(self, target: VaultTarget) -> str:
         return str(self.vault(target.vault).get("location") or "")
 
+    def vault_identity(self, vault: VaultChildId) -> VaultIdentity:
+        return VaultIdentity.of(self.vault(vault))
+
     def vault_principal(self, vault: VaultChildId) -> str:
-        identity = self.vault(vault).get("identity")
-        return str(identity.get("principalId") or "") if isinstance(identity, dict) else ""
+        """The principal whose roles Azure checks for this vault's backups (system- or user-assigned)."""
+        return self.vault_identity(vault).principal_id
 
 
 def datasource_is(instance: object, server: ServerId) -> bool:

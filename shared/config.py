@@ -115,6 +115,24 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "How long a backup instance may stay ConfiguringProtection before it needs attention",
     ),
     SettingSpec(
+        "AUTOPROTECT_OPERATION_TIMEOUT_MINUTES",
+        "120",
+        "How long an ARM operation (validate, create) may stay running before it needs attention; "
+        "an unknown status ends there too",
+    ),
+    SettingSpec(
+        "AUTOPROTECT_RESUME_PROTECTION",
+        "true",
+        "true: resume a backup instance that someone stopped or suspended (unless the server is opted out); "
+        "false: only report it",
+    ),
+    SettingSpec(
+        "AUTOPROTECT_SKIP_OVER_1TB",
+        "true",
+        "true: skip servers whose storage is over 1 TB (Azure Backup's vaulted backups support up to 1 TB; "
+        "every job fails above)",
+    ),
+    SettingSpec(
         "AUTOPROTECT_RETRY_SECONDS",
         "60",
         "Base delay before re-checking a server that is not ready or throttled",
@@ -165,6 +183,9 @@ class Settings:
     not_ready_wait_s: float
     not_found_wait_s: float
     configure_timeout_s: float
+    operation_timeout_s: float
+    resume_protection: bool
+    skip_over_1tb: bool
     retry_s: float
     watchdog_s: float
     poll_concurrency: int
@@ -207,6 +228,9 @@ class Settings:
             not_ready_wait_s=reader.number("AUTOPROTECT_NOT_READY_WAIT_MINUTES", 0, 7 * 24 * 60) * 60,
             not_found_wait_s=reader.number("AUTOPROTECT_NOT_FOUND_WAIT_MINUTES", 0, 24 * 60) * 60,
             configure_timeout_s=reader.number("AUTOPROTECT_CONFIGURE_TIMEOUT_MINUTES", 1, 24 * 60) * 60,
+            operation_timeout_s=reader.number("AUTOPROTECT_OPERATION_TIMEOUT_MINUTES", 1, 7 * 24 * 60) * 60,
+            resume_protection=reader.choice("AUTOPROTECT_RESUME_PROTECTION", ("true", "false")) == "true",
+            skip_over_1tb=reader.choice("AUTOPROTECT_SKIP_OVER_1TB", ("true", "false")) == "true",
             retry_s=reader.number("AUTOPROTECT_RETRY_SECONDS", 0.1, 3600),
             watchdog_s=reader.number("AUTOPROTECT_WATCHDOG_MINUTES", 0.05, 24 * 60) * 60,
             poll_concurrency=int(reader.number("AUTOPROTECT_POLL_CONCURRENCY", 1, 256)),

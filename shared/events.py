@@ -1,9 +1,12 @@
-"""Turning an Event Grid resource event into "this flexible server was written", or a reason to ignore it.
+"""Turning an Event Grid resource event into "this flexible server was written (or started)", or a reason to
+ignore it.
 
 `Microsoft.Resources.ResourceWriteSuccess` fires for every PUT/PATCH through ARM: tag changes, child resources
 (databases, firewall rules, configurations), and autoprotect's own writes. Only a write whose operation is
-exactly `Microsoft.DBforPostgreSQL/flexibleServers/write` and whose subject is exactly a server ID matters; the
-event body is otherwise untrusted (the server itself is re-read from ARM before anything is decided).
+exactly `Microsoft.DBforPostgreSQL/flexibleServers/write` and whose subject is exactly a server ID matters. Starting
+a stopped server is a POST, which Event Grid sends as `Microsoft.Resources.ResourceActionSuccess` with operation
+`Microsoft.DBforPostgreSQL/flexibleServers/start/action`: it wakes a server that waits for its start. The event
+body is otherwise untrusted (the server itself is re-read from ARM before anything is decided).
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from typing import Any
 from shared.ids import InvalidResourceId, ServerId
 
 WRITE_SUCCESS = "microsoft.resources.resourcewritesuccess"
+ACTION_SUCCESS = "microsoft.resources.resourceactionsuccess"
 SERVER_WRITE_OPERATION = "microsoft.dbforpostgresql/flexibleservers/write"
+SERVER_START_OPERATION = "microsoft.dbforpostgresql/flexibleservers/start/action"
+# The (event type, operation) pairs that mean "look at this server again"; infra/eventgrid/filter.json delivers
+# exactly these (tests/unit/test_events.py checks the two agree).
+WANTED = {WRITE_SUCCESS: SERVER_WRITE_OPERATION, ACTION_SUCCESS: SERVER_START_OPERATION}
 
 
 @dataclass(frozen=True)
@@ -42,12 +50,13 @@ class Ignored:
 
 def interpret(event: ResourceEvent) -> ServerWritten | Ignored:
     """Decide whether an event announces a flexible server write; never raises on malformed input."""
-    if not isinstance(event.event_type, str) or event.event_type.lower() != WRITE_SUCCESS:
-        return Ignored(f"event type {_short(event.event_type)} is not ResourceWriteSuccess")
+    wanted = WANTED.get(event.event_type.lower()) if isinstance(event.event_type, str) else None
+    if wanted is None:
+        return Ignored(f"event type {_short(event.event_type)} is not ResourceWriteSuccess or ResourceActionSuccess")
     data = event.data if isinstance(event.data, dict) else {}
     operation = data.get("operationName")
-    if not isinstance(operation, str) or operation.lower() != SERVER_WRITE_OPERATION:
-        return Ignored(f"operation {_short(operation)} is not a flexible server write")
+    if not isinstance(operation, str) or operation.lower() != wanted:
+        return Ignored(f"operation {_short(operation)} is not a flexible server write or start")
     resource_uri = data.get("resourceUri")
     subject = event.subject
     candidate = resource_uri if isinstance(resource_uri, str) and resource_uri else subject

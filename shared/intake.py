@@ -15,9 +15,12 @@ from shared.ledger import ConcurrentUpdate, Ledger, ServerRecord, State, format_
 from shared.messages import JobKind, JobMessage, Source
 from shared.notify import Incident, Notifier, pending_incident
 
-# Final states a fresh write event re-opens: a tag change may opt a server back in; a re-created server is new.
-# A dry-run plan is re-made on the next write too, so turning DRY_RUN off takes effect server by server.
-REOPEN_ON_WRITE = frozenset({State.SKIPPED, State.GONE, State.PLANNED})
+# Final states a fresh write event re-opens: a tag change may opt a server in or out, or change its tier; a
+# re-created server is new. A dry-run plan is re-made on the next write too, so turning DRY_RUN off takes effect
+# server by server.
+REOPEN_ON_WRITE = frozenset({State.SKIPPED, State.GONE, State.PLANNED, State.PROTECTED})
+# Sweep reasons that mean protection broke behind our back (shared/sweep.py): an incident.
+BROKEN = ("backup instance missing", "protection broken")
 
 
 def utcnow() -> datetime:
@@ -79,9 +82,11 @@ class Intake:
             previous = record.state
             record.move(State.QUEUED, now, reason=reason or f"re-queued by {source.value}")
             record.clear_error()
-            if source is Source.SWEEP and previous == State.PROTECTED:
+            if source is Source.SWEEP and previous == State.PROTECTED and reason.startswith(BROKEN):
                 # Protection broke behind our back (an instance deleted or stopped): an incident worth telling.
                 record.set_error("ProtectionBroken", reason, "autoprotect is re-protecting the server; find out why")
+            if source is Source.SWEEP and previous == State.NEEDS_ATTENTION:
+                record.attention_retries += 1  # the sweep's backoff for this incident doubles
             incident = claim_incident(record, previous) if self.notifier else None
             record.requeues = 0
             record.next_check_at = format_time(now + self._watchdog)

@@ -106,6 +106,13 @@ class ServerRecord:
     grants_created: str = ""
     stopped_by: str = ""
     poll_errors: int = 0
+    # A difference between Azure and the rules that a person made and autoprotect leaves alone (a policy chosen
+    # by hand); shown by `status` and the report.
+    drift: str = ""
+    # When the sweep first found a known server missing from its listing: Gone only on a second look later.
+    missing_since: str = ""
+    # How many times the sweep has retried this NeedsAttention incident (its backoff doubles each time).
+    attention_retries: int = 0
     transitions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -167,7 +174,7 @@ class ServerRecord:
                     raw = {}
             elif item.name == "state":
                 raw = State(raw)
-            elif item.name in ("attempts", "requeues", "poll_errors"):
+            elif item.name in ("attempts", "requeues", "poll_errors", "attention_retries"):
                 raw = int(raw)
             values[item.name] = raw
         return cls(**values)

@@ -173,7 +173,16 @@ def pending_incident(record: ServerRecord, previous: State | None, sent_key: str
     key sent is enough to send each incident once.
     """
     incident = incident_of(record, previous)
-    return None if incident is None or incident.key == sent_key else incident
+    if incident is None or incident.key == sent_key:
+        return None
+    if record.attention_retries and _same_problem(incident.key, sent_key):
+        return None  # the sweep's retry of an open incident failed the same way: already told
+    return incident
+
+
+def _same_problem(key: str, sent_key: str) -> bool:
+    """Same server, state and error code (keys differ only in when the state was entered)."""
+    return key.rsplit("|", 1)[0] == sent_key.rsplit("|", 1)[0]
 
 
 # -- payloads -------------------------------------------------------------------------------------------------

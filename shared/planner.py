@@ -10,16 +10,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 from shared.backup import BackupApi, already_protected_in
+from shared.bodies import dig
 from shared.config import Settings
 from shared.ids import InvalidResourceId, ServerId, vault_of
 from shared.permissions import Permissions
+from shared.protection_state import RESUME_ACTION, Verdict, verdict
 from shared.rules import RuleContext, ServerFacts, Skip, decide
 
 
 @dataclass(frozen=True)
 class PlanItem:
     server_id: str
-    action: str  # protect | skip | wait | already-protected | protected-elsewhere | invalid
+    action: str  # protect | skip | wait | already-protected | resume | attention | protected-elsewhere | invalid
     detail: str
     rule: str = ""
     vault: str = ""
@@ -59,8 +61,20 @@ class Planner:
         instances = self.api.instances_protecting(server)
         ours = [i for i in instances if (vault_of(str(i.get("id") or "")) or "").lower() == target.vault.key]
         if ours:
-            return PlanItem(server.id, "already-protected", f"instance {ours[0].get('name')}", decision.rule,
-                            target.vault.vault, target.policy.policy or "", str(ours[0].get("name") or ""))  # fmt: skip
+            name = str(ours[0].get("name") or "")
+            state = dig(ours[0], "properties", "currentProtectionState")
+            seen = verdict(state)
+            if seen in RESUME_ACTION:  # what the job would do with it (shared/protect.py `_resume`)
+                action = "resume" if self.settings.resume_protection else "attention"
+                detail = f"instance {name} is {state}; " + (
+                    f"would {RESUME_ACTION[seen]}" if action == "resume" else "AUTOPROTECT_RESUME_PROTECTION=false"
+                )
+            elif seen is Verdict.PROTECTED or seen is Verdict.CONFIGURING:
+                action, detail = "already-protected", f"instance {name}"
+            else:
+                action, detail = "attention", f"instance {name} is {state}"
+            return PlanItem(server.id, action, detail, decision.rule, target.vault.vault, target.policy.policy or "",
+                            name)  # fmt: skip
         if instances:
             vaults = ", ".join(already_protected_in(instances))
             return PlanItem(server.id, "protected-elsewhere", f"protected in {vaults}", decision.rule)
@@ -68,6 +82,9 @@ class Planner:
         if self.settings.auto_grant:
             principal = self.api.vault_principal(target.vault)
             grants = "; ".join(g.describe() for g in self._permissions.missing(server, principal))
-        action, detail = ("protect", decision.reason) if facts.ready else ("wait", f"server is {facts.state}")
+        if facts.ready:
+            action, detail = "protect", decision.reason
+        else:
+            action, detail = "wait", f"{'stopped: ' if facts.stopped else ''}server is {facts.state}"
         return PlanItem(server.id, action, detail, decision.rule, target.vault.vault, target.policy.policy or "",
                         server.backup_instance_name(), grants)  # fmt: skip

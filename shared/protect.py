@@ -13,6 +13,7 @@ second backup instance.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,14 +44,19 @@ from shared.ledger import (
 from shared.messages import JobKind, JobMessage, Source
 from shared.notify import Notifier
 from shared.permissions import Grant, Permissions
+from shared.protection_state import RESUME_ACTION, Verdict, verdict
 from shared.rules import Route, RuleContext, ServerFacts, Skip, decide
 
 logger = logging.getLogger("autoprotect")
 
 ALREADY_PROTECTED = "UserErrorDppDatasourceAlreadyProtected"
-PERMISSION_ERRORS = frozenset({"UserErrorMissingRequiredPermissions"})
+# The documented codes of a vault identity missing a role (PG flexible backup troubleshooting): each gets the
+# role-propagation wait, since a grant made minutes ago may not count yet.
+PERMISSION_ERRORS = frozenset({"UserErrorMissingRequiredPermissions", "UserErrorMSIMissingPermissions"})
 MAX_WATCHDOG_REQUEUES = 5
 MAX_WAIT_BACKOFF_S = 600.0
+# A stopped server is looked at hourly at most: its start event wakes it sooner.
+STOPPED_RECHECK_S = 3600.0
 MAX_TRANSIENT_RETRIES = 3
 MAX_CONFIGURE_POLL_S = 60.0
 # Consecutive unexpected errors polling one server before it is handed to a person instead of polled for ever.
@@ -168,12 +174,32 @@ class Protector:
         except ArmError as exc:
             return self._fail(current, exc)
         if isinstance(decision, Skip):
-            return self._finish(current, State.SKIPPED, decision.reason, rule=decision.rule)
+            reason = decision.reason
+            if record.protected_at and record.instance_name:
+                # Opted out (or out of scope) after protection: autoprotect never deletes backups because of a tag.
+                reason += (
+                    f"; its backup instance {record.instance_name} and recovery points are left as they are "
+                    "(protected, not managed)"
+                )
+            return self._finish(current, State.SKIPPED, reason, rule=decision.rule)
         assert isinstance(decision, Route)
+        applied_policy = record.policy_id  # what autoprotect last put on the instance, if it did
         record.rule = decision.rule
         record.tier = decision.tier
         record.vault_id = decision.target.vault.id
         record.policy_id = decision.target.policy.id
+        if facts.stopped:
+            # Azure starts a stopped server by itself after 7 days, and people start theirs when they need them:
+            # no deadline. The start action's event (ResourceActionSuccess) or the sweep wakes the server.
+            return self._wait(
+                current,
+                State.WAITING_FOR_SERVER,
+                f"stopped: the server is {facts.state}; protection goes on when it starts",
+                math.inf,
+                ArmError("ServerStopped", f"server state is {facts.state}"),
+                min_delay_s=self.settings.watchdog_s,
+                max_delay_s=STOPPED_RECHECK_S,
+            )
         if not facts.ready:
             return self._wait(
                 current,
@@ -184,7 +210,7 @@ class Protector:
                 # The write event that completes the deployment wakes us (Intake.submit); this is the fallback.
                 min_delay_s=min(self.settings.watchdog_s, self.settings.not_ready_wait_s / 4),
             )
-        adopted = self._adopt_existing(current, decision.target)
+        adopted = self._adopt_existing(current, decision.target, applied_policy)
         if adopted is not None:
             return adopted
         missing = self._missing_grants(server, decision.target) if self.settings.auto_grant else []
@@ -211,7 +237,7 @@ class Protector:
             return self._finish(current, State.PROTECTED_ELSEWHERE, error.message, error=error)
         return self._fail(current, error)
 
-    def _adopt_existing(self, current: Versioned, target: VaultTarget) -> str | None:
+    def _adopt_existing(self, current: Versioned, target: VaultTarget, applied_policy: str = "") -> str | None:
         """Use an instance that already protects the server instead of creating one."""
         record = current.record
         instances = self.api.instances_protecting(record.server)
@@ -230,12 +256,24 @@ class Protector:
             return self._finish(current, State.NEEDS_ATTENTION, error.message, error=error)
         record.instance_name = str(instance.get("name") or record.server.backup_instance_name())
         current_policy = str(dig(instance, "properties", "policyInfo", "policyId") or "")
-        if current_policy and current_policy.lower() != target.policy.key and not self.settings.dry_run:
-            # The tier (or the routing) now asks for another policy: re-point the same instance.
-            record.move(
-                State.VALIDATED, self._now(), reason=f"re-pointing from policy {current_policy.rsplit('/', 1)[-1]}"
-            )
-            return self._create(Versioned(record, self._save(current)), instance_name=record.instance_name)
+        record.drift = ""
+        if current_policy and current_policy.lower() != target.policy.key:
+            configured = verdict(dig(instance, "properties", "currentProtectionState")) is Verdict.PROTECTED
+            chosen_by_us = current_policy.lower() == applied_policy.lower()
+            if not chosen_by_us:
+                # A person chose this policy (the portal, az, Terraform): theirs to keep; the ledger says so.
+                record.drift = (
+                    f"policy {current_policy.rsplit('/', 1)[-1]} was chosen outside autoprotect; the rules ask for "
+                    f"{target.policy.policy} ({record.rule}); left as it is"
+                )
+            elif configured and not self.settings.dry_run:
+                # The tier (or the routing) now asks for another policy: re-point the same instance. Only a
+                # configured instance: the service refuses changes to one that is configuring, stopped or suspended.
+                reason = f"re-pointing from policy {current_policy.rsplit('/', 1)[-1]}"
+                record.move(State.VALIDATED, self._now(), reason=reason)
+                return self._create(Versioned(record, self._save(current)), instance_name=record.instance_name)
+            else:
+                record.policy_id = current_policy  # re-pointed once it is configured again (the next sweep)
         return self._on_instance(current, instance, adopting=True)
 
     def _create(self, current: Versioned, *, instance_name: str = "") -> str:
@@ -354,7 +392,7 @@ class Protector:
             mode, response.status, response.body, response.headers, default_retry_after=self.settings.retry_s
         )
         if result.outcome is Outcome.RUNNING:
-            return self._later(current, result.retry_after_s, record.reason)
+            return self._still_running(current, result.retry_after_s, result.body)
         if result.outcome is Outcome.FAILED:
             assert result.error is not None
             return self._fail(current, result.error)
@@ -365,6 +403,22 @@ class Protector:
         if record.state == State.UNPROTECTING:
             return self._unprotected(current)
         return self._configuring(current)
+
+    def _still_running(self, current: Versioned, retry_after_s: float, body: Any) -> str:
+        """Look again later, unless the operation has run past its deadline (a stuck or unknown status)."""
+        record, now = current.record, self._now()
+        since = parse_time(record.transitions.get(record.state.value, "")) or now
+        if (now - since).total_seconds() <= self.settings.operation_timeout_s:
+            return self._later(current, retry_after_s, record.reason)
+        status = str(body.get("status"))[:40] if isinstance(body, dict) else "202 Accepted"
+        minutes = self.settings.operation_timeout_s / 60
+        error = ArmError(
+            "OperationTimeout",
+            f"the operation's status stayed {status!r} for more than {minutes:g} min",
+            recommended_action="Look the operation up in the vault's jobs, then `autoprotect submit` the server.",
+        )
+        return self._finish(current, State.NEEDS_ATTENTION, f"{record.state.value} did not finish: {error.message}",
+                            error=error)  # fmt: skip
 
     # -- an operator's stop-protection, followed read-only ----------------------------------------------------
 
@@ -405,10 +459,11 @@ class Protector:
         record, now = current.record, self._now()
         properties = instance.get("properties") if isinstance(instance, dict) else None
         properties = properties if isinstance(properties, dict) else {}
-        state = str(properties.get("currentProtectionState") or "")
-        if state == "ProtectionConfigured":
+        state = str(properties.get("currentProtectionState") or "")[:60]
+        seen = verdict(state)
+        if seen is Verdict.PROTECTED:
             return self._finish(current, State.PROTECTED, "protection configured")
-        if state in ("ConfiguringProtectionFailed", "ProtectionError"):
+        if seen is Verdict.FAILED:
             details = properties.get("protectionErrorDetails") or (properties.get("protectionStatus") or {}).get(
                 "errorDetails"
             )
@@ -416,6 +471,16 @@ class Protector:
             if error.code == "Unknown":
                 error = ArmError(state, f"backup instance reports {state}")
             return self._finish(current, State.NEEDS_ATTENTION, f"backup instance in {state}", error=error)
+        if seen in RESUME_ACTION:
+            return self._resume(current, seen, state)
+        if seen is Verdict.DELETING:
+            error = ArmError(
+                "InstanceBeingDeleted",
+                f"backup instance {record.instance_name} is {state}",
+                recommended_action="Undelete it in the vault (its recovery points come back) and resume protection,"
+                " or wait for the purge and `autoprotect submit` the server.",
+            )
+            return self._finish(current, State.NEEDS_ATTENTION, f"backup instance is {state}", error=error)
         if record.state != State.CONFIGURING or adopting:
             record.move(State.CONFIGURING, now, reason=f"backup instance is {state or 'configuring'}")
         since = parse_time(record.transitions.get(State.CONFIGURING.value, "")) or now
@@ -430,6 +495,33 @@ class Protector:
         delay = min(self.settings.retry_s * (2 ** min(record.attempts, 10)), MAX_CONFIGURE_POLL_S)
         record.attempts += 1
         return self._later(current, delay, record.reason)
+
+    def _resume(self, current: Versioned, seen: Verdict, state: str) -> str:
+        """Someone stopped or suspended protection: resume it (the default), or only say so."""
+        record = current.record
+        who = "stopped protection" if seen is Verdict.STOPPED else "suspended its backups"
+        error = ArmError(
+            "ProtectionStopped" if seen is Verdict.STOPPED else "ProtectionSuspended",
+            f"someone {who}: backup instance {record.instance_name} is {state}",
+            recommended_action="Find out who and why in the vault's Activity Log; tag the server "
+            f"{self.settings.optout_tag}={self.settings.optout_value} if it should stay unprotected.",
+        )
+        if not self.settings.resume_protection:
+            return self._finish(
+                current, State.NEEDS_ATTENTION, f"{error.message}; not resumed (AUTOPROTECT_RESUME_PROTECTION=false)",
+                error=error,
+            )  # fmt: skip
+        if self.settings.dry_run:
+            return self._finish(current, State.PLANNED, f"dry run: would {RESUME_ACTION[seen]} ({error.message})")
+        response = self.api.resume(self._target_of(record).vault, record.instance_name, RESUME_ACTION[seen])
+        if response.status not in (200, 201, 202):
+            return self._fail(current, self.api.error_of(response))
+        record.set_error(error.code, error.message, error.recommended_action)
+        reason = f"resuming: {error.message} ({RESUME_ACTION[seen]})"
+        if polling_target(response.headers) is None:
+            record.move(State.CONFIGURING, self._now(), reason=reason)
+            return self._later(current, min(self.settings.retry_s, 10.0), reason)
+        return self._track(current, State.CREATING, reason, response.headers)
 
     def _configuring(self, current: Versioned) -> str:
         record = current.record
@@ -473,6 +565,7 @@ class Protector:
         error: ArmError,
         *,
         min_delay_s: float = 0,
+        max_delay_s: float = MAX_WAIT_BACKOFF_S,
         gone_when_over: bool = False,
     ) -> str:
         """Wait for something outside our control (a server becoming Ready, roles propagating), bounded."""
@@ -490,7 +583,7 @@ class Protector:
         record.move(state, now, reason=reason)
         record.wait_started_at = format_time(started)
         record.set_error(error.code, error.message, error.recommended_action)
-        delay = max(min(self.settings.retry_s * (2 ** min(record.attempts, 10)), MAX_WAIT_BACKOFF_S), min_delay_s)
+        delay = max(min(self.settings.retry_s * (2 ** min(record.attempts, 12)), max_delay_s), min_delay_s)
         record.attempts += 1
         record.next_check_at = format_time(now + timedelta(seconds=delay))
         self._save(current)
@@ -530,6 +623,8 @@ class Protector:
         elif state in (State.PROTECTED, State.SKIPPED, State.GONE):
             record.clear_error()
         record.poll_errors = 0
+        if state != State.NEEDS_ATTENTION:
+            record.attention_retries = 0
         incident = claim_incident(record, previous) if self.intake.notifier else None
         # The due marker is left for the poller, which removes it with an ETag check (no race with a requeue).
         self.ledger.replace(record, current.etag)
@@ -541,7 +636,9 @@ class Protector:
     def _missing_grants(self, server: ServerId, target: VaultTarget) -> list[Grant]:
         principal = self.api.vault_principal(target.vault)
         if not principal:
-            raise ArmError("VaultWithoutIdentity", f"vault {target.vault} has no system-assigned identity")
+            raise ArmError(
+                "VaultWithoutIdentity", f"vault {target.vault} has no managed identity (system- or user-assigned)"
+            )
         return self.permissions.missing(server, principal)
 
     def _permission_hint(self, record: ServerRecord) -> str:

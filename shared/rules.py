@@ -16,6 +16,8 @@ from shared.config import Settings, VaultTarget, normalize_region
 from shared.ids import ServerId, VaultChildId
 
 PRIMARY_ROLES = frozenset({"", "none", "primary"})
+STOPPED_STATES = frozenset({"stopped", "stopping"})
+MAX_VAULTED_GB = 1024
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class ServerFacts:
     state: str
     replication_role: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    storage_gb: int = 0
 
     @classmethod
     def from_arm(cls, server: ServerId, body: Any) -> ServerFacts:
@@ -39,11 +42,22 @@ class ServerFacts:
             state=str(properties.get("state") or ""),
             replication_role=str(properties.get("replicationRole") or ""),
             tags={str(k): str(v) for k, v in tags.items()},
+            storage_gb=_storage_gb(properties.get("storage")),
         )
 
     @property
     def ready(self) -> bool:
         return self.state.lower() == "ready"
+
+    @property
+    def stopped(self) -> bool:
+        """Stopped (or stopping) by a person or a schedule: it will start again, so waiting has no deadline."""
+        return self.state.lower() in STOPPED_STATES
+
+
+def _storage_gb(storage: Any) -> int:
+    size = storage.get("storageSizeGB") if isinstance(storage, dict) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) and 0 <= size < 10**7 else 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,25 @@ class OptOutTagRule(Rule):
 
 def _has_tag(facts: ServerFacts, name: str, value: str) -> bool:
     return any(t.lower() == name.lower() and v.lower() == value.lower() for t, v in facts.tags.items())
+
+
+@register
+class VaultedBackupSizeRule(Rule):
+    """Vaulted backups support servers up to 1 TB: Azure configures protection on a larger one, then fails every
+    backup job (support matrix). Skipping says so up front instead of reporting it protected. Switchable with
+    AUTOPROTECT_SKIP_OVER_1TB=false, for when the limit is raised."""
+
+    name = "vaulted-backup-size"
+    example = "storageSizeGB=2048 -> Skipped: over the 1 TB that Azure Backup's vaulted backups support"
+
+    def evaluate(self, facts: ServerFacts, context: RuleContext, route: Route | None) -> Decision | None:
+        if not context.settings.skip_over_1tb or facts.storage_gb <= MAX_VAULTED_GB:
+            return None
+        return Skip(
+            self.name,
+            f"storage is {facts.storage_gb} GB; Azure Backup's vaulted backups support servers up to 1 TB "
+            "(every backup job would fail); protect it by other means or reduce its storage",
+        )
 
 
 @register

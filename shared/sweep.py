@@ -3,8 +3,9 @@
 Event Grid delivery can fail for a day, servers exist from before autoprotect was deployed, people delete
 backup instances, and tags change. Once an hour (setting `AUTOPROTECT_SWEEP_SCHEDULE`) the sweep lists every
 flexible server in the subscriptions in scope and every instance in the configured vaults (paged: one ARM read
-per page, not per server), compares them with the ledger, and hands each difference to the queue through the
-same intake the events use. It only reads ARM; it never deletes a backup.
+per page, not per server), re-decides every server from what ARM shows now, whatever its ledger state (a
+reconciler, not an edge trigger), and hands each difference to the queue through the same intake the events use.
+It only reads ARM; it never deletes a backup.
 """
 
 from __future__ import annotations
@@ -16,18 +17,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.arm.errors import ArmError
 from shared.backup import BackupApi
 from shared.bodies import dig
 from shared.config import Settings
 from shared.ids import InvalidResourceId, ServerId
 from shared.intake import Intake, utcnow
-from shared.ledger import ConcurrentUpdate, Ledger, ServerRecord, State
+from shared.ledger import ConcurrentUpdate, Ledger, ServerRecord, State, format_time, parse_time
 from shared.messages import Source
-from shared.rules import Route, RuleContext, ServerFacts, decide
+from shared.protection_state import Verdict, verdict
+from shared.rules import Route, RuleContext, ServerFacts, Skip, decide
 
 logger = logging.getLogger("autoprotect.sweep")
 
-BROKEN_PROTECTION = frozenset({"protectionstopped", "protectionerror", "configuringprotectionfailed", "softdeleted"})
+# A ProtectedElsewhere server is looked at again daily: the other team's instance may be gone.
+ELSEWHERE_RECHECK_S = 24 * 3600.0
+# NeedsAttention is retried after an hour, then 2, 4, ... up to a day: a fixed cause (a role granted, a vault
+# added) heals by itself; a lasting one costs one job a day and no new notification (shared/notify.py).
+ATTENTION_BACKOFF_S = 3600.0
+MAX_ATTENTION_BACKOFF_S = 24 * 3600.0
 
 
 @dataclass
@@ -90,41 +98,95 @@ class Sweeper:
                 continue
             summary.servers += 1
             listed.add(server.key)
-            why = self._needs_work(server, body, records.get(server.key), instances.get(server.key))
+            record = records.get(server.key)
+            if record is not None and record.missing_since:
+                self._update(record, lambda found: setattr(found, "missing_since", ""))
+            why = self._needs_work(server, body, record, instances.get(server.key))
             if why:
                 outcome = self.intake.submit(server, source=Source.SWEEP, reason=why)
                 summary.actions[why.split(":")[0]] += 1
                 logger.info("sweep: %s: %s (%s)", server, why, outcome)
         for key, record in records.items():
-            if key not in listed and record.state not in (State.GONE, State.UNPROTECTED):
-                self._mark_gone(record)
-                summary.actions["gone"] += 1
+            if key not in listed and record.final and record.state not in (State.GONE, State.UNPROTECTED):
+                summary.actions[self._absent(record)] += 1
 
     def _needs_work(
         self, server: ServerId, body: dict[str, Any], record: ServerRecord | None, instance: dict[str, Any] | None
     ) -> str:
-        """Why this server must be looked at again, or "" when the ledger and Azure agree."""
+        """Why this server must be decided again, or "" when the ledger and Azure agree.
+
+        Level-triggered: every final state is re-examined against what ARM shows now, except `Unprotected` (an
+        operator's choice) and states in flight (the poller has those)."""
         if record is None:
             return "not in the ledger: missed event or pre-existing server"
-        if record.state != State.PROTECTED:
+        if record.state == State.UNPROTECTED or not record.final:
             return ""
+        if record.state == State.GONE:
+            return "listed again: the server is back (re-created under the same name?)"
+        try:
+            decision = decide(ServerFacts.from_arm(server, body), self._rules)
+        except ArmError as exc:
+            logger.warning("sweep: cannot decide %s: %s", server, exc)
+            return ""
+        if record.state in (State.SKIPPED, State.PLANNED):
+            if isinstance(decision, Route):
+                return f"now eligible: {decision.reason}"
+            return "" if decision.rule == record.rule else f"skip rule changed: now {decision.rule}"
+        if record.state == State.PROTECTED:
+            return self._protected_drift(decision, record, instance)
+        if record.state == State.PROTECTED_ELSEWHERE:
+            if instance is not None:
+                return "now protected in one of our vaults"
+            if self._older_than(record.state_changed_at, ELSEWHERE_RECHECK_S):
+                return "re-checking protection in another vault (daily): its instance may be gone"
+            return ""
+        if record.state == State.NEEDS_ATTENTION:
+            if isinstance(decision, Skip):
+                return f"now skipped: {decision.reason}"
+            backoff = min(ATTENTION_BACKOFF_S * 2 ** min(record.attention_retries, 10), MAX_ATTENTION_BACKOFF_S)
+            if self._older_than(record.state_changed_at, backoff):
+                return f"retrying {record.error_code or 'NeedsAttention'} after {backoff / 3600:g} h"
+        return ""
+
+    def _protected_drift(self, decision: Route | Skip, record: ServerRecord, instance: dict[str, Any] | None) -> str:
+        if isinstance(decision, Skip):
+            return f"opted out after protection: {decision.reason}"
         if instance is None:
             return "backup instance missing: deleted since it was protected"
-        status = str(dig(instance, "properties", "protectionStatus", "status") or "").lower()
-        current = str(dig(instance, "properties", "currentProtectionState") or "").lower()
-        if status in BROKEN_PROTECTION or current in BROKEN_PROTECTION:
-            return f"protection broken: {current or status}"
-        decision = decide(ServerFacts.from_arm(server, body), self._rules)
-        if isinstance(decision, Route) and decision.target.policy.key != record.policy_id.lower():
+        state = dig(instance, "properties", "currentProtectionState")
+        if verdict(state) is not Verdict.PROTECTED:
+            return f"protection broken: {str(state)[:60]}"
+        policy = str(dig(instance, "properties", "policyInfo", "policyId") or "").lower()
+        if decision.target.policy.key != record.policy_id.lower() and policy == record.policy_id.lower():
             return f"policy changed: now {decision.target.policy.policy}"
         return ""
 
-    def _mark_gone(self, record: ServerRecord) -> None:
+    def _older_than(self, stamp: str, seconds: float) -> bool:
+        since = parse_time(stamp)
+        return since is None or (self._now() - since).total_seconds() >= seconds
+
+    def _absent(self, record: ServerRecord) -> str:
+        """A known server missing from the listing: Gone only when a second look, some time later, agrees
+        (a listing can lag a create, as a GET can)."""
+        if not record.missing_since:
+            self._update(record, lambda found: setattr(found, "missing_since", format_time(self._now())))
+            return "missing once"
+        if not self._older_than(record.missing_since, self.settings.not_found_wait_s):
+            return "missing, confirming later"
+
+        def gone(found: ServerRecord) -> None:
+            found.move(State.GONE, self._now(), reason="server no longer exists (missing from two sweeps)")
+            found.missing_since = ""
+
+        self._update(record, gone)
+        return "gone"
+
+    def _update(self, record: ServerRecord, change: Callable[[ServerRecord], None]) -> None:
         found = self.ledger.get(record.server)
         if found is None:
             return
-        found.record.move(State.GONE, self._now(), reason="server no longer exists (found by the sweep)")
+        change(found.record)
         try:
             self.ledger.replace(found.record, found.etag)
         except ConcurrentUpdate:
-            logger.info("sweep: %s changed while being marked Gone; left for the next sweep", record.server_id)
+            logger.info("sweep: %s changed meanwhile; left for the next sweep", record.server_id)

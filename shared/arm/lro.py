@@ -16,7 +16,9 @@ from typing import Any
 
 from shared.arm.errors import ArmError
 
-TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
+# ARM spells Canceled; Data Protection's jobs and some operations spell Cancelled. Any other status is "running",
+# as ARM's async-operation contract says: the caller's deadline ends an unknown one.
+TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled", "cancelled"})
 DEFAULT_RETRY_AFTER_S = 60.0
 MAX_RETRY_AFTER_S = 600.0
 _MAX_RETRY_AFTER_CHARS = 64  # an HTTP date is 29 characters
@@ -103,6 +105,6 @@ def classify(
     if state == "succeeded":
         return PollResult(Outcome.SUCCEEDED, retry_after, body=body)
     error = ArmError.from_body(body, status=status, headers=headers)
-    if state == "canceled" and error.code == "Unknown":
+    if state in ("canceled", "cancelled") and error.code == "Unknown":
         error = ArmError(code="OperationCanceled", message="the operation was canceled")
     return PollResult(Outcome.FAILED, retry_after, error)

@@ -81,9 +81,11 @@ def test_the_emulator_delivers_what_the_deployed_filter_passes(running: Running)
     # Every emitted event was either filtered out or delivered (the fast profile duplicates none).
     assert events["emitted"] == events["filtered"] + events["delivered"]
     recent = admin.admin("GET", "events", params={"limit": "5000"}).json()["recent"]
-    passing = [
-        e for e in recent if e["data"]["operationName"].lower() == "microsoft.dbforpostgresql/flexibleservers/write"
-    ]
+    wanted = {
+        "microsoft.dbforpostgresql/flexibleservers/write",
+        "microsoft.dbforpostgresql/flexibleservers/start/action",
+    }
+    passing = [e for e in recent if e["data"]["operationName"].lower() in wanted]
     assert len(passing) == events["delivered"]
 
 

@@ -14,7 +14,7 @@ def _event(event_type: str, operation: Any) -> dict[str, Any]:
     return {"eventType": event_type, "data": {"operationName": operation}}
 
 
-def test_the_deployed_filter_passes_server_writes_only() -> None:
+def test_the_deployed_filter_passes_server_writes_and_starts_only() -> None:
     deployed = EventFilter.load(EVENT_FILTER)
     write = "Microsoft.Resources.ResourceWriteSuccess"
     assert deployed.matches(_event(write, "Microsoft.DBforPostgreSQL/flexibleServers/write"))
@@ -22,7 +22,9 @@ def test_the_deployed_filter_passes_server_writes_only() -> None:
     assert not deployed.matches(_event(write, "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules/write"))
     assert not deployed.matches(_event(write, "Microsoft.DataProtection/backupVaults/backupInstances/write"))
     action = "Microsoft.Resources.ResourceActionSuccess"
-    assert not deployed.matches(_event(action, "Microsoft.DBforPostgreSQL/flexibleServers/start/action"))
+    assert deployed.matches(_event(action, "Microsoft.DBforPostgreSQL/flexibleServers/start/action"))
+    assert not deployed.matches(_event(action, "Microsoft.DBforPostgreSQL/flexibleServers/stop/action"))
+    assert not deployed.matches(_event(action, "Microsoft.DataProtection/backupVaults/validateForBackup/action"))
     assert not deployed.matches(_event(write, None))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from emulator.eventfilter import EventFilter
 from scripts.stack import EVENT_FILTER
-from shared.events import SERVER_WRITE_OPERATION, WRITE_SUCCESS
+from shared.events import WANTED
 
 from . import bicep
 
@@ -64,12 +64,12 @@ def test_filter_matches_the_code() -> None:
     }
     filter_ = json.loads(EVENT_FILTER.read_text(encoding="utf-8"))
     assert EVENT_FILTER.parent == bicep.EVENT_SUBSCRIPTION.parent
-    assert [t.lower() for t in filter_["includedEventTypes"]] == [WRITE_SUCCESS]
+    assert {t.lower() for t in filter_["includedEventTypes"]} == set(WANTED)
     (advanced,) = filter_["advancedFilters"]
     assert advanced["key"] == "data.operationName"
     # StringIn is case-insensitive, as shared/events.py compares lower-cased.
     assert advanced["operatorType"] == "StringIn"
-    assert [v.lower() for v in advanced["values"]] == [SERVER_WRITE_OPERATION]
+    assert {v.lower() for v in advanced["values"]} == set(WANTED.values())
     assert event_subscription()["eventDeliverySchema"] == "EventGridSchema"
     EventFilter.load(EVENT_FILTER)  # the emulator can apply every operator it uses
 

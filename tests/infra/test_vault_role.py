@@ -20,6 +20,8 @@ VAULT_ACTIONS = {
     "Microsoft.DataProtection/backupVaults/validateForBackup/action",  # POST .../validateForBackup
     "Microsoft.DataProtection/backupVaults/backupInstances/read",  # list and GET backup instances
     "Microsoft.DataProtection/backupVaults/backupInstances/write",  # PUT a backup instance
+    "Microsoft.DataProtection/backupVaults/backupInstances/resumeProtection/action",  # undo someone's stop
+    "Microsoft.DataProtection/backupVaults/backupInstances/resumeBackups/action",  # undo someone's suspension
     "Microsoft.DataProtection/backupVaults/operationStatus/read",  # Azure-AsyncOperation under the vault
     "Microsoft.DataProtection/backupVaults/operationResults/read",
     "Microsoft.DataProtection/backupVaults/backupInstances/operationResults/read",  # Location of a PUT
@@ -46,6 +48,7 @@ def test_vault_role_actions_are_exactly_what_the_app_uses() -> None:
 def test_vault_role_cannot_delete_and_has_no_wildcard() -> None:
     for action in vault_role_permissions()["actions"]:
         assert "delete" not in action.lower(), action
+        assert "stopprotection" not in action.lower() and "suspend" not in action.lower(), action
         assert "*" not in action, action
     # Jobs are read only by the operator CLI (report --with-backups), with the operator's own identity.
     assert not any("backupJobs" in action for action in vault_role_permissions()["actions"])

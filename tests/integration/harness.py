@@ -31,6 +31,13 @@ _FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in function_app
 MAX_DEQUEUE = 5
 
 
+def start_event(server_id: str) -> dict[str, Any]:
+    """The ResourceActionSuccess Event Grid sends when a server is started."""
+    event = write_event(server_id, operation="Microsoft.DBforPostgreSQL/flexibleServers/start/action")
+    event["eventType"] = "Microsoft.Resources.ResourceActionSuccess"
+    return event
+
+
 def write_event(server_id: str, *, schema: str = "eventgrid", operation: str | None = None) -> dict[str, Any]:
     """A ResourceWriteSuccess event shaped like the spec's examples."""
     subscription = server_id.split("/")[2]

@@ -110,6 +110,8 @@ def test_plan_lists_what_would_happen_and_changes_nothing(clean_faults: Stack):
     group = stack.new_group(grant=False)
     plain = stack.estate.server(group, f"pl-{uuid.uuid4().hex[:8]}", wait=True)
     opted_out = stack.estate.server(group, f"po-{uuid.uuid4().hex[:8]}", wait=True, tags={"autoprotect": "off"})
+    stopped = stack.estate.server(group, f"ps-{uuid.uuid4().hex[:8]}", wait=True)
+    stack.estate.server_action(stopped, "stop")
     env = {**stack.env, "AUTOPROTECT_AUTO_GRANT": "true"}
     before = stack.admin("GET", "stats")["requests"].get("write", 0)
     result = runner.invoke(app, ["plan", "--json"], env=env)
@@ -119,6 +121,10 @@ def test_plan_lists_what_would_happen_and_changes_nothing(clean_faults: Stack):
     assert items[plain.lower()]["instance_name"].startswith(plain.rsplit("/", 1)[1])
     assert "Long Term Retention Backup Role" in items[plain.lower()]["grants"]
     assert (items[opted_out.lower()]["action"], items[opted_out.lower()]["rule"]) == ("skip", "opt-out-tag")
+    assert (items[stopped.lower()]["action"], items[stopped.lower()]["detail"]) == (
+        "wait",
+        "stopped: server is Stopped",
+    )
     assert stack.admin("GET", "stats")["requests"].get("write", 0) == before  # nothing was written
     assert stack.harness.record(plain) is None
     table = runner.invoke(app, ["plan"], env={**env, "COLUMNS": "250"})

@@ -13,7 +13,7 @@ from scripts.estate import PG_API
 from shared.ledger import State
 
 from .conftest import Stack
-from .harness import write_event
+from .harness import start_event, write_event
 
 pytestmark = pytest.mark.integration
 
@@ -128,6 +128,20 @@ def test_server_not_ready_yet_is_waited_for(stack: Stack):
     assert early.state in (State.WAITING_FOR_SERVER, State.VALIDATING, State.CONFIGURING, State.PROTECTED)
     assert stack.harness.settle(server).state == State.PROTECTED
     assert len(stack.instances_for(server)) == 1
+
+
+def test_a_stopped_server_waits_without_deadline_and_its_start_event_wakes_it(stack: Stack):
+    server = _ready_server(stack, stack.new_group())
+    stack.estate.server_action(server, "stop")
+    stack.harness.deliver(write_event(server))
+    stack.harness.drain()
+    waiting = stack.harness.record(server)
+    assert waiting is not None and waiting.state == State.WAITING_FOR_SERVER
+    assert waiting.reason.startswith("stopped:") and waiting.error_code == "ServerStopped"
+    assert waiting.final is False  # no NeedsAttention: a stopped server is not a failure
+    stack.estate.server_action(server, "start")
+    stack.harness.deliver(start_event(server))
+    assert stack.harness.settle(server).state == State.PROTECTED
 
 
 def test_server_deleted_before_processing_is_gone_after_the_404_window(clean_faults: Stack):

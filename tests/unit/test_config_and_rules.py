@@ -68,7 +68,7 @@ def _facts(**kw: Any) -> ServerFacts:
 
 def test_rules_have_names_and_examples():
     assert [rule.name for rule in RULES] == [
-        "replica", "excluded-resource-group", "opt-out-tag", "region-vault", "tier-policy",
+        "replica", "excluded-resource-group", "opt-out-tag", "vaulted-backup-size", "region-vault", "tier-policy",
     ]  # fmt: skip
     assert all(rule.example and rule.__doc__ for rule in RULES)
 
@@ -77,6 +77,19 @@ def test_replica_rule():
     decision = decide(_facts(replication_role="AsyncReplica"), _context(settings()))
     assert isinstance(decision, Skip) and decision.rule == "replica"
     assert decide(_facts(replication_role="None"), _context(settings())).rule == "region-vault"
+
+
+def test_servers_over_1_tb_are_skipped_unless_the_rule_is_off():
+    decision = decide(_facts(storage_gb=2048), _context(settings()))
+    assert isinstance(decision, Skip) and decision.rule == "vaulted-backup-size" and "1 TB" in decision.reason
+    assert decide(_facts(storage_gb=1024), _context(settings())).rule == "region-vault"
+    assert decide(_facts(storage_gb=2048), _context(settings(AUTOPROTECT_SKIP_OVER_1TB="false"))).rule == "region-vault"
+    body = {"location": "westeurope", "properties": {"storage": {"storageSizeGB": 4096}}}
+    assert ServerFacts.from_arm(ServerId.parse(GOOD), body).storage_gb == 4096
+    assert (
+        ServerFacts.from_arm(ServerId.parse(GOOD), {"properties": {"storage": {"storageSizeGB": "big"}}}).storage_gb
+        == 0
+    )
 
 
 def test_opt_out_tag_rule_is_case_insensitive():

@@ -22,7 +22,8 @@ def test_retry_after(raw, seconds):
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [("Inprogress", Outcome.RUNNING), ("InProgress", Outcome.RUNNING), ("Running", Outcome.RUNNING),
-     ("succeeded", Outcome.SUCCEEDED), ("Failed", Outcome.FAILED), ("Canceled", Outcome.FAILED)],
+     ("succeeded", Outcome.SUCCEEDED), ("Failed", Outcome.FAILED), ("Canceled", Outcome.FAILED),
+     ("Cancelled", Outcome.FAILED), ("Paused", Outcome.RUNNING)],
 )  # fmt: skip
 def test_status_words_compare_case_insensitively(status, outcome):
     result = classify(PollMode.ASYNC_OPERATION, 200, {"status": status}, {}, default_retry_after=5)

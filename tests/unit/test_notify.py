@@ -524,3 +524,17 @@ def test_a_failing_seam_never_raises_into_the_caller():
     notifier = Notifier("https://hooks.example.invalid/x")
     result = notifier.notify(failed(), already_sent=broken, mark_sent=lambda key: None)
     assert (result.sent, result.reason) == (False, "not claimed: OSError")
+
+
+def test_a_sweep_retry_that_fails_the_same_way_is_not_told_again():
+    first = failed()
+    sent = pending_incident(first, State.VALIDATING, "")
+    assert sent is not None
+    again = failed(minutes=90)  # re-entered NeedsAttention after the sweep's retry, same code
+    again.attention_retries = 1
+    assert pending_incident(again, State.QUEUED, sent.key) is None
+    other = failed(code="UserErrorMSIMissingPermissions", minutes=90)
+    other.attention_retries = 1
+    assert pending_incident(other, State.QUEUED, sent.key) is not None  # a new problem is news
+    fresh = failed(minutes=90)  # no sweep retry: a new failure after, say, a manual submit is told
+    assert pending_incident(fresh, State.QUEUED, sent.key) is not None
